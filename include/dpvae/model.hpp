@@ -1,0 +1,392 @@
+// dpvae/model.hpp — the statically composed model DpVae<Regularizer, Prior, Encoder, Decoder>.
+//
+//     dpvae::DpVae<dpvae::BetaTC, dpvae::Coupling<6>> model(config);   // β-TC-dpVAE
+//     dpvae::DpVae<dpvae::BetaTC, dpvae::Prior<dpvae::StandardNormal>> vae(config);  // β-TCVAE
+//
+// Data flows one way: x → encoder → (μ, log σ²) → z = μ + σ ⊙ ε → decoder → likelihood,
+// with the regularizer's latent terms asking the prior; then the hand-written backward
+// passes and one Adam step over the model's one flat parameter buffer, laid out as
+// [encoder | decoder | prior ψ]. FactorVAE's discriminator lives in its regularizer, with
+// its own buffer and Adam.
+#pragma once
+
+#include "dpvae/architecture.hpp"
+#include "dpvae/io/safetensors.hpp"
+#include "dpvae/likelihood.hpp"
+#include "dpvae/optim.hpp"
+#include "dpvae/prior.hpp"
+#include "dpvae/regularizers.hpp"
+
+#include <cmath>
+#include <string>
+
+namespace dpvae {
+
+/// What an encoder or decoder policy provides: a Network-like type built from an Architecture.
+template <class N>
+concept NetworkPolicy = requires(N& net, const N& cn, const Matrix<typename N::Scalar>& x,
+                                 typename N::Tape& tape, Matrix<typename N::Scalar>* dx, Rng& rng,
+                                 std::span<typename N::Scalar> s) {
+  typename N::Scalar;
+  { cn.num_parameters() } -> std::convertible_to<Index>;
+  { cn.input_size() } -> std::convertible_to<Index>;
+  { cn.output_size() } -> std::convertible_to<Index>;
+  net.bind(s, s);
+  cn.init(rng);
+  { cn.forward(x, tape) } -> std::convertible_to<const Matrix<typename N::Scalar>&>;
+  cn.backward(tape, x, dx);
+  requires std::constructible_from<N, const Architecture&>;
+};
+
+/// Run-time settings of a model (hyperparameters of the objective live in the objective).
+struct ModelConfig {
+  Architecture architecture;
+  Likelihood likelihood;
+  AdamConfig adam;
+  double dataset_size = 60000;   // M, used by β-TCVAE's minibatch-weighted sampling
+  Index flow_hidden = 64;        // width of the coupling nets
+  Index flow_blocks = 6;         // coupling blocks, for Prior<AffineCoupling<dynamic_blocks>>
+  double logvar_min = -30.0;     // log σ² is clamped to [logvar_min, logvar_max]
+  double logvar_max = 20.0;
+  std::uint64_t seed = 0;
+  void validate() const {
+    architecture.validate();
+    adam.validate();
+    detail::require(dataset_size >= 1, "the data-set size must be >= 1");
+    detail::require(flow_hidden >= 1, "the coupling nets need a positive width");
+    detail::require(logvar_min < logvar_max, "the log-variance range is empty");
+  }
+};
+
+/// A step whose loss or gradient is not finite.
+class NumericalError : public Error {
+ public:
+  using Error::Error;
+};
+
+template <class Reg, class PriorT = Coupling<6>, class Enc = Encoder<typename PriorT::Scalar>,
+          class Dec = Decoder<typename PriorT::Scalar>>
+class DpVae {
+ public:
+  using Scalar = typename PriorT::Scalar;
+  using T = Scalar;
+  using PriorType_ = PriorT;
+  using Objective = typename Reg::template policy<T>;
+
+  static_assert(PriorType<PriorT>, "DpVae: the prior must model dpvae::PriorType (Coupling<K> or Prior<StandardNormal>)");
+  static_assert(NetworkPolicy<Enc>, "DpVae: the encoder must model dpvae::NetworkPolicy");
+  static_assert(NetworkPolicy<Dec>, "DpVae: the decoder must model dpvae::NetworkPolicy");
+  static_assert(std::same_as<typename Enc::Scalar, T> && std::same_as<typename Dec::Scalar, T>,
+                "DpVae: encoder, decoder and prior must share one scalar type");
+  static_assert(RegularizerPolicy<Objective, T, PriorT>,
+                "DpVae: the regularizer must be a dpvae::Regularizer<...> policy (Vae, BetaH, BetaB, BetaTC, Factor, Info)");
+
+  static constexpr bool is_decoupled = PriorT::is_decoupled;
+
+  explicit DpVae(const ModelConfig& config, Objective objective = {})
+      : config_(config),
+        objective_(std::move(objective)),
+        encoder_(config.architecture),
+        decoder_(config.architecture),
+        prior_(make_prior(config)),
+        rng_(config.seed) {
+    config_.validate();
+    objective_.validate();
+    const Index ne = encoder_.num_parameters(), nd = decoder_.num_parameters(), np = prior_.num_parameters();
+    params_.assign(static_cast<std::size_t>(ne + nd + np), T(0));
+    grads_.assign(params_.size(), T(0));
+    std::span<T> p(params_), g(grads_);
+    encoder_.bind(p.subspan(0, static_cast<std::size_t>(ne)), g.subspan(0, static_cast<std::size_t>(ne)));
+    decoder_.bind(p.subspan(static_cast<std::size_t>(ne), static_cast<std::size_t>(nd)),
+                  g.subspan(static_cast<std::size_t>(ne), static_cast<std::size_t>(nd)));
+    prior_.bind(p.subspan(static_cast<std::size_t>(ne + nd)), g.subspan(static_cast<std::size_t>(ne + nd)));
+    Rng init_rng(config.seed ^ 0x5EEDC0DEull);
+    encoder_.init(init_rng);
+    decoder_.init(init_rng);
+    prior_.init(init_rng);
+    if constexpr (requires { objective_.setup(Index{1}, init_rng); }) objective_.setup(latent_dim(), init_rng);
+    adam_ = Adam<T>(params_.size(), config.adam);
+  }
+  DpVae(const DpVae&) = delete;
+  DpVae& operator=(const DpVae&) = delete;
+
+  // --- access --------------------------------------------------------------------------
+  const ModelConfig& config() const { return config_; }
+  Index latent_dim() const { return config_.architecture.latent_dim; }
+  Index data_dim() const { return config_.architecture.input_size(); }
+  Objective& objective() { return objective_; }
+  const Objective& objective() const { return objective_; }
+  PriorT& prior() { return prior_; }
+  const PriorT& prior() const { return prior_; }
+  const Enc& encoder() const { return encoder_; }
+  const Dec& decoder() const { return decoder_; }
+  /// The flat parameter buffer [encoder | decoder | prior] and its gradient buffer.
+  std::span<T> parameters() { return params_; }
+  std::span<T> gradients() { return grads_; }
+  Adam<T>& optimizer() { return adam_; }
+  Rng& rng() { return rng_; }
+  std::uint64_t step() const { return step_; }
+  static constexpr const char* objective_name() { return Objective::name; }
+  static constexpr const char* prior_name() { return PriorT::Family::name; }
+
+  // --- inference -----------------------------------------------------------------------
+  /// The posterior q(z|x) = N(μ, diag exp(log σ²)) of a batch x (n × D): (μ, log σ²), n × d.
+  std::pair<Matrix<T>, Matrix<T>> encode(const Matrix<T>& x) const {
+    check_data(x);
+    typename Enc::Tape tape;
+    const Matrix<T>& h = encoder_.forward(x, tape);
+    const Index d = latent_dim();
+    return {h.leftCols(d), h.rightCols(d).cwiseMax(T(config_.logvar_min)).cwiseMin(T(config_.logvar_max))};
+  }
+  /// The decoder output for latents z (n × d): logits (Bernoulli) or means (Gaussian).
+  Matrix<T> decode_raw(const Matrix<T>& z) const {
+    detail::require(z.cols() == latent_dim(), "decode: latents have " + std::to_string(z.cols()) +
+                                                  " columns, the latent dimension is " + std::to_string(latent_dim()));
+    typename Dec::Tape tape;
+    return decoder_.forward(z, tape);
+  }
+  /// E[x|z] for latents z (n × d): n × D probabilities (Bernoulli) or means (Gaussian).
+  Matrix<T> decode(const Matrix<T>& z) const { return config_.likelihood.mean(decode_raw(z)); }
+  /// n random samples: z0 ~ N(0, I), z = f⁻¹(z0), decoded to E[x|z] (SPEC.md "Sampling").
+  Matrix<T> sample(Index n, Rng& rng) const { return decode(prior_.sample(n, rng)); }
+
+  // --- training ------------------------------------------------------------------------
+  /// Forward and hand-written backward pass on the batch x (n × D) without an update:
+  /// fills gradients() with ∂loss/∂parameters and returns the named per-sample terms
+  /// ("loss" first, then "recon" and the objective's terms; nats). Draws ε (and the
+  /// objective's prior samples) from rng(). Throws NumericalError naming the step and the
+  /// term when the loss or a gradient is not finite.
+  Terms compute_gradients(const Matrix<T>& x) {
+    check_data(x);
+    const Index n = x.rows(), d = latent_dim();
+    detail::require(n >= 2, "a training batch needs at least 2 points");
+    std::fill(grads_.begin(), grads_.end(), T(0));
+    const Matrix<T>& h = encoder_.forward(x, enc_tape_);
+    mu_ = h.leftCols(d);
+    logvar_ = h.rightCols(d).cwiseMax(T(config_.logvar_min)).cwiseMin(T(config_.logvar_max));
+    eps_.resize(n, d);
+    rng_.fill_normal(std::span<T>(eps_.data(), static_cast<std::size_t>(eps_.size())));
+    std_ = (T(0.5) * logvar_.array()).exp().matrix();
+    z_ = mu_ + std_.cwiseProduct(eps_);
+    const Matrix<T>& out = decoder_.forward(z_, dec_tape_);
+    const Vector<T> recon = config_.likelihood.loss(x, out);
+    const Vector<T> weights = Vector<T>::Constant(n, T(1) / T(n));
+    config_.likelihood.gradient(x, out, weights, dout_);
+
+    latent_grads_.reset(n, d);
+    LatentBatch<T> batch{mu_, logvar_, z_, step_, config_.dataset_size};
+    Terms latent = objective_.latent_loss(batch, prior_, rng_, latent_grads_);
+
+    decoder_.backward(dec_tape_, dout_, &dz_);
+    dz_ += latent_grads_.dz;
+    dh_.resize(n, 2 * d);
+    dh_.leftCols(d) = latent_grads_.dmu + dz_;
+    dh_.rightCols(d) = latent_grads_.dlogvar + (T(0.5) * dz_.array() * eps_.array() * std_.array()).matrix();
+    // The clamp passes no gradient where it is active.
+    const auto raw_logvar = h.rightCols(d).array();
+    dh_.rightCols(d) = ((raw_logvar >= T(config_.logvar_min)) && (raw_logvar <= T(config_.logvar_max)))
+                           .select(dh_.rightCols(d).array(), T(0)).matrix();
+    encoder_.backward(enc_tape_, dh_, nullptr);
+
+    const double recon_mean = static_cast<double>(recon.mean());
+    double latent_total = 0;
+    for (const auto& [k, v] : latent)
+      if (k == "latent") latent_total = v;
+    Terms terms;
+    terms.emplace_back("loss", recon_mean + latent_total);
+    terms.emplace_back("recon", recon_mean);
+    for (const auto& kv : latent)
+      if (kv.first != "latent") terms.push_back(kv);
+    for (const auto& [k, v] : terms)
+      if (!std::isfinite(v))
+        throw NumericalError("step " + std::to_string(step_) + ": the loss term '" + k + "' is not finite (" +
+                             std::to_string(v) + ")");
+    check_gradients();
+    return terms;
+  }
+
+  /// One optimisation step on the batch x (n × D): compute_gradients, one Adam step over
+  /// the flat buffer, then the objective's own step if it has one (FactorVAE's
+  /// discriminator, on this step's z). Returns the terms of compute_gradients (plus
+  /// "discriminator", its loss). On NumericalError the parameters are unchanged.
+  Terms train_step(const Matrix<T>& x) {
+    Terms terms = compute_gradients(x);
+    adam_.step(params_, grads_);
+    if constexpr (requires { objective_.discriminator_step(z_, rng_); }) {
+      terms.emplace_back("discriminator", objective_.discriminator_step(z_, rng_));
+    }
+    ++step_;
+    return terms;
+  }
+
+  /// The posterior sample z = μ + σ ⊙ ε of the last compute_gradients call (n × d).
+  const Matrix<T>& last_latent_sample() const { return z_; }
+
+  // --- state ---------------------------------------------------------------------------
+  /// Adds every tensor and metadata entry of the model's state to `f`: named parameter
+  /// tensors (encoder.*, decoder.*, prior.*: together the flat buffer, in order), Adam's
+  /// moments, the discriminator and its Adam (FactorVAE), the RNG, and the model's identity.
+  void write_state(io::File& f) const {
+    visit_parameter_tensors([&](const std::string& name, Index offset, const std::vector<std::int64_t>& shape) {
+      f.add(name, io::Tensor::from(params_.data() + offset, shape));
+    });
+    auto& self = const_cast<DpVae&>(*this);
+    const auto np = static_cast<std::int64_t>(params_.size());
+    f.add("optimizer.m", io::Tensor::from(self.adam_.first_moment().data(), {np}));
+    f.add("optimizer.v", io::Tensor::from(self.adam_.second_moment().data(), {np}));
+    const auto st = rng_.state();
+    f.add("rng.state", io::Tensor::from(st.data(), {static_cast<std::int64_t>(st.size())}));
+    if constexpr (requires { self.objective_.discriminator_parameters(); }) {
+      auto& dp = self.objective_.discriminator_parameters();
+      objective_.discriminator().visit_tensors("discriminator", [&](const std::string& name, Index off,
+                                                                    const std::vector<std::int64_t>& shape) {
+        f.add(name, io::Tensor::from(dp.data() + off, shape));
+      });
+      auto& dadam = self.objective_.discriminator_optimizer();
+      const auto nd = static_cast<std::int64_t>(dp.size());
+      f.add("discriminator_optimizer.m", io::Tensor::from(dadam.first_moment().data(), {nd}));
+      f.add("discriminator_optimizer.v", io::Tensor::from(dadam.second_moment().data(), {nd}));
+      f.metadata["discriminator_optimizer.step"] = std::to_string(dadam.steps());
+    }
+    f.metadata["format"] = "dpvae-checkpoint-1";
+    f.metadata["objective"] = Objective::name;
+    f.metadata["prior"] = PriorT::Family::name;
+    f.metadata["identity"] = identity();
+    f.metadata["step"] = std::to_string(step_);
+    f.metadata["optimizer.step"] = std::to_string(adam_.steps());
+  }
+
+  /// Restores the state written by write_state. Throws dpvae::Error naming `path` and the
+  /// problem when the file belongs to another model (objective, prior, architecture,
+  /// sizes) or a tensor is missing or has the wrong shape; the model is then unchanged.
+  void read_state(const io::File& f, const std::string& path) {
+    detail::require(f.metadata.count("format") && f.metadata.at("format") == "dpvae-checkpoint-1",
+                    path + ": not a dpvae checkpoint");
+    const std::string id = f.meta("identity", path);
+    detail::require(id == identity(), path + ": checkpoint of another model (" + id + "), this model is " + identity());
+    std::vector<T> params(params_.size());
+    visit_parameter_tensors([&](const std::string& name, Index offset, const std::vector<std::int64_t>& shape) {
+      const io::Tensor& t = f.at(name, path);
+      detail::require(t.shape == shape, path + ": tensor '" + name + "' has the wrong shape");
+      t.copy_to(params.data() + offset, t.numel(), name);
+    });
+    std::vector<T> m(params_.size()), v(params_.size());
+    f.at("optimizer.m", path).copy_to(m.data(), static_cast<std::int64_t>(m.size()), "optimizer.m");
+    f.at("optimizer.v", path).copy_to(v.data(), static_cast<std::int64_t>(v.size()), "optimizer.v");
+    std::array<std::uint64_t, 6> st{};
+    f.at("rng.state", path).copy_to(st.data(), 6, "rng.state");
+    const std::uint64_t step = parse_count(f.meta("step", path), path);
+    const std::uint64_t adam_step = parse_count(f.meta("optimizer.step", path), path);
+    if constexpr (requires { objective_.discriminator_parameters(); }) {
+      auto& dp = objective_.discriminator_parameters();
+      std::vector<T> dparams(dp.size()), dm(dp.size()), dv(dp.size());
+      objective_.discriminator().visit_tensors("discriminator", [&](const std::string& name, Index off,
+                                                                    const std::vector<std::int64_t>& shape) {
+        const io::Tensor& t = f.at(name, path);
+        detail::require(t.shape == shape, path + ": tensor '" + name + "' has the wrong shape");
+        t.copy_to(dparams.data() + off, t.numel(), name);
+      });
+      f.at("discriminator_optimizer.m", path).copy_to(dm.data(), static_cast<std::int64_t>(dm.size()), "discriminator_optimizer.m");
+      f.at("discriminator_optimizer.v", path).copy_to(dv.data(), static_cast<std::int64_t>(dv.size()), "discriminator_optimizer.v");
+      const std::uint64_t dstep = parse_count(f.meta("discriminator_optimizer.step", path), path);
+      auto& dadam = objective_.discriminator_optimizer();
+      std::copy(dparams.begin(), dparams.end(), dp.begin());
+      std::copy(dm.begin(), dm.end(), dadam.first_moment().begin());
+      std::copy(dv.begin(), dv.end(), dadam.second_moment().begin());
+      dadam.set_steps(dstep);
+    }
+    std::copy(params.begin(), params.end(), params_.begin());
+    std::copy(m.begin(), m.end(), adam_.first_moment().begin());
+    std::copy(v.begin(), v.end(), adam_.second_moment().begin());
+    adam_.set_steps(adam_step);
+    rng_.set_state(st);
+    step_ = step;
+  }
+
+  /// Saves the model state as a safetensors file (atomically: temporary file, fsync, rename).
+  void save(const std::filesystem::path& path) const {
+    io::File f;
+    write_state(f);
+    io::save(path, f);
+  }
+  /// Loads a file written by save(); see read_state for the checks.
+  void load(const std::filesystem::path& path) { read_state(io::load(path), path.string()); }
+
+  /// A string naming everything that fixes the parameter layout.
+  std::string identity() const {
+    const Architecture& a = config_.architecture;
+    std::string s = std::string(Objective::name) + "/" + PriorT::Family::name + "/" + a.name() + "/d=" +
+                    std::to_string(a.latent_dim) + "/in=" + std::to_string(a.input_size());
+    if constexpr (PriorT::is_decoupled)
+      s += "/K=" + std::to_string(prior_.flow().num_blocks()) + "/h=" + std::to_string(config_.flow_hidden);
+    s += "/" + std::string(sizeof(T) == 4 ? "f32" : "f64");
+    return s;
+  }
+
+  /// Calls f(name, offset, shape) for every parameter tensor of the flat buffer, in order.
+  template <class F>
+  void visit_parameter_tensors(F&& f) const {
+    const Index ne = encoder_.num_parameters(), nd = decoder_.num_parameters();
+    encoder_.visit_tensors("encoder", [&](const std::string& n, Index o, const auto& s) { f(n, o, s); });
+    decoder_.visit_tensors("decoder", [&](const std::string& n, Index o, const auto& s) { f(n, ne + o, s); });
+    if constexpr (PriorT::is_decoupled) {
+      Index off = ne + nd;
+      const auto& flow = prior_.flow();
+      for (Index k = 0; k < flow.num_blocks(); ++k) {
+        const std::string b = "prior.block" + std::to_string(k);
+        flow.s_net(k).visit_tensors(b + ".s", [&](const std::string& n, Index o, const auto& s) { f(n, off + o, s); });
+        off += flow.s_net(k).num_parameters();
+        flow.t_net(k).visit_tensors(b + ".t", [&](const std::string& n, Index o, const auto& s) { f(n, off + o, s); });
+        off += flow.t_net(k).num_parameters();
+      }
+    }
+  }
+
+ private:
+  static PriorT make_prior(const ModelConfig& c) {
+    if constexpr (PriorT::is_decoupled) return PriorT(c.architecture.latent_dim, c.seed, c.flow_hidden, c.flow_blocks);
+    else return PriorT(c.architecture.latent_dim, c.seed);
+  }
+  static std::uint64_t parse_count(const std::string& s, const std::string& path) {
+    detail::require(!s.empty() && s.size() < 20 && s.find_first_not_of("0123456789") == std::string::npos,
+                    path + ": a step count in the metadata is not a number");
+    return std::stoull(s);
+  }
+  void check_data(const Matrix<T>& x) const {
+    detail::require(x.cols() == data_dim(), "the data have " + std::to_string(x.cols()) +
+                                                " values per point, the model expects " + std::to_string(data_dim()));
+  }
+  void check_gradients() const {
+    const Index ne = encoder_.num_parameters(), nd = decoder_.num_parameters();
+    for (std::size_t i = 0; i < grads_.size(); ++i)
+      if (!std::isfinite(grads_[i])) {
+        const auto ii = static_cast<Index>(i);
+        const char* part = ii < ne ? "encoder" : (ii < ne + nd ? "decoder" : "prior");
+        throw NumericalError("step " + std::to_string(step_) + ": a gradient of the " + part + " is not finite");
+      }
+  }
+
+  ModelConfig config_;
+  Objective objective_;
+  Enc encoder_;
+  Dec decoder_;
+  PriorT prior_;
+  AlignedBuffer<T> params_, grads_;
+  Adam<T> adam_;
+  Rng rng_;
+  std::uint64_t step_ = 0;
+  // per-step buffers, reused
+  typename Enc::Tape enc_tape_;
+  typename Dec::Tape dec_tape_;
+  Matrix<T> mu_, logvar_, eps_, std_, z_, dout_, dz_, dh_;
+  LatentGrads<T> latent_grads_;
+};
+
+/// The model with the standard normal prior (the regularizer's original VAE).
+template <class Reg, class T = float>
+using StandardVae = DpVae<Reg, Prior<StandardNormal, T>>;
+/// The model with the paper's decoupled prior (6 coupling blocks).
+template <class Reg, class T = float>
+using DecoupledVae = DpVae<Reg, Coupling<6, T>>;
+
+}  // namespace dpvae

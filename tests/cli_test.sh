@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# End-to-end tests of the dpvae program: tiny runs, resume bit-identity, and every bad input
+# of the core issue getting one line on stderr and exit status 2 (never a crash).
+# Usage: DPVAE=path/to/dpvae tests/cli_test.sh WORKDIR
+set -u
+work=${1:?usage: cli_test.sh WORKDIR}
+rm -rf "$work" && mkdir -p "$work"
+cd "$work" || exit 1
+fails=0
+pass() { echo "ok   - $1"; }
+bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
+
+# expect_error NAME PHRASE CMD... : exit status 2, exactly one stderr line containing PHRASE.
+expect_error() {
+  local name=$1 phrase=$2
+  shift 2
+  "$@" >out.txt 2>err.txt
+  local rc=$?
+  local lines
+  lines=$(wc -l <err.txt)
+  if [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ] && grep -q -- "$phrase" err.txt && ! grep -q -E 'terminate|Sanitizer|runtime error|Aborted' err.txt; then
+    pass "$name: $(cat err.txt)"
+  else
+    bad "$name (status $rc, $lines lines): $(head -c 600 err.txt)"
+  fi
+}
+
+T="$DPVAE train --dataset two-moons --log-every 1000"
+
+# --- a tiny run of each prior; sample and compare --------------------------------------
+if $T --objective beta-h --prior decoupled --steps 40 --batch-size 50 --checkpoint-every 20 --out dp >log.txt 2>&1 &&
+   $T --objective beta-h --prior standard --steps 40 --batch-size 50 --out std >>log.txt 2>&1; then
+  pass "train two-moons, both priors"
+else
+  bad "train two-moons: $(tail -3 log.txt)"
+fi
+for f in dp/config.json dp/metrics.csv dp/checkpoints/step-00000040.safetensors dp/samples/step-00000040.png; do
+  [ -s "$f" ] && pass "run folder has $f" || bad "run folder lacks $f"
+done
+[ "$(wc -l <dp/metrics.csv)" -eq 41 ] && pass "metrics.csv has a header and 40 rows" || bad "metrics.csv rows: $(wc -l <dp/metrics.csv)"
+$DPVAE sample dp --n 16 --out s.png 2>/dev/null && [ -s s.png ] && pass "sample" || bad "sample"
+$DPVAE compare std dp --out c.png 2>/dev/null && [ -s c.png ] && pass "compare" || bad "compare"
+
+# --- resume is bit-identical ------------------------------------------------------------
+$T --objective factor --prior decoupled --steps 30 --batch-size 20 --checkpoint-every 15 --out full >/dev/null 2>&1
+$T --objective factor --prior decoupled --steps 15 --batch-size 20 --checkpoint-every 15 --out half >/dev/null 2>&1
+$DPVAE train --resume --steps 30 --out half >/dev/null 2>&1
+python3 - "$PWD" <<'PY' && pass "resumed run is bit-identical to an uninterrupted one" || bad "resume differs"
+import json, struct, sys
+def tensors(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8+n])
+    h.pop('__metadata__', None)
+    return {k: b[8+n+v['data_offsets'][0]:8+n+v['data_offsets'][1]] for k, v in h.items()}
+a = tensors(sys.argv[1] + '/full/checkpoints/step-00000030.safetensors')
+b = tensors(sys.argv[1] + '/half/checkpoints/step-00000030.safetensors')
+sys.exit(0 if a == b and len(a) > 10 else 1)
+PY
+
+# --- bad input: one line, status 2 --------------------------------------------------------
+expect_error "unknown objective" "unknown objective" $T --objective nope --steps 5 --out e1
+expect_error "unknown prior" "unknown prior" $T --prior nope --steps 5 --out e1
+expect_error "negative beta" "--beta must be" $T --objective beta-h --beta -1 --steps 5 --out e1
+expect_error "negative gamma" "--gamma must be" $T --objective factor --gamma -2 --steps 5 --out e1
+expect_error "zero steps" "--steps must be positive" $T --steps 0 --out e1
+expect_error "unknown option" "error" $T --steps 5 --bogus 1 --out e1
+expect_error "missing mnist" "no mnist data" $DPVAE train --dataset mnist --data-root nowhere --steps 5 --out e1
+
+mkdir -p idx
+python3 - <<'PY'
+import struct, gzip
+def images(path, n, h, w, magic=b'\x00\x00\x08\x03', cut=0):
+    data = magic + struct.pack('>III', n, h, w) + bytes((i * 7) % 256 for i in range(n * h * w))
+    open(path, 'wb').write(data[:len(data) - cut])
+def labels(path, n):
+    open(path, 'wb').write(b'\x00\x00\x08\x01' + struct.pack('>I', n) + bytes(i % 10 for i in range(n)))
+import os
+for d, kw in [('idx/trunc', {'cut': 5}), ('idx/magic', {'magic': b'PK\x03\x04'}), ('idx/odd', {})]:
+    os.makedirs(d, exist_ok=True)
+    h = 27 if d == 'idx/odd' else 28
+    images(d + '/train-images-idx3-ubyte', 20, h, h, **kw); labels(d + '/train-labels-idx1-ubyte', 20)
+    images(d + '/t10k-images-idx3-ubyte', 10, h, h); labels(d + '/t10k-labels-idx1-ubyte', 10)
+os.makedirs('idx/missing', exist_ok=True)
+PY
+expect_error "truncated IDX" "truncated" $DPVAE train --dataset idx:idx/trunc --steps 5 --out e1
+expect_error "wrong IDX magic" "bad magic" $DPVAE train --dataset idx:idx/magic --steps 5 --out e1
+expect_error "missing IDX files" "no train-images" $DPVAE train --dataset idx:idx/missing --steps 5 --out e1
+expect_error "wrong image size" "27 × 27" $DPVAE train --dataset idx:idx/odd --steps 5 --batch-size 10 --out e1
+expect_error "batch larger than data" "exceeds the training set" $DPVAE train --dataset idx:idx/odd --steps 5 --batch-size 50 --out e1
+
+expect_error "run folder already used" "already holds a run" $T --steps 5 --out dp
+expect_error "sample of a missing run" "no such run folder" $DPVAE sample nowhere --out x.png
+mkdir -p nockpt && cp dp/config.json nockpt/
+expect_error "run without checkpoint" "no checkpoint" $DPVAE sample nockpt --out x.png
+mkdir -p corrupt/checkpoints && cp dp/config.json corrupt/ && head -c 100 dp/checkpoints/step-00000040.safetensors >corrupt/checkpoints/step-00000040.safetensors
+expect_error "truncated checkpoint" "not a valid safetensors file" $DPVAE sample corrupt --out x.png
+mkdir -p other/checkpoints && cp dp/config.json other/ && cp std/checkpoints/step-00000040.safetensors other/checkpoints/
+expect_error "checkpoint of another model" "checkpoint of another model" $DPVAE sample other --out x.png
+cp dp/config.json badcfg.json && echo '{"dataset": "two-moons", "surprise": 1}' >other/config.json
+expect_error "config with an unknown key" "unknown key" $DPVAE sample other --out x.png
+expect_error "resume without checkpoint" "no checkpoint" $DPVAE train --resume --out nockpt
+mkdir -p ro && chmod 555 ro
+if [ "$(id -u)" -ne 0 ]; then
+  expect_error "unwritable output folder" "cannot" $T --steps 5 --out ro/run
+  expect_error "unwritable sample file" "cannot write" $DPVAE sample dp --out ro/x.png
+fi
+expect_error "sample into a missing folder" "cannot write" $DPVAE sample dp --out no/such/dir/x.png
+# nothing already written was destroyed by the failed commands
+[ -s dp/checkpoints/step-00000040.safetensors ] && [ -s dp/config.json ] && pass "earlier run intact" || bad "earlier run damaged"
+
+echo "$fails failure(s)"
+[ "$fails" -eq 0 ]

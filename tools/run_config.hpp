@@ -1,0 +1,71 @@
+// tools/run_config.hpp — a training run's settings (config.json in the run folder), the
+// hyperparameter presets of SPEC.md "Conventions and defaults", and data-set loading.
+#pragma once
+
+#include "any_model.hpp"
+
+#include <dpvae/data/idx.hpp>
+#include <dpvae/data/two_moons.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace dpvae::cli {
+
+struct RunConfig {
+  std::string dataset = "two-moons";  // two-moons, mnist, fashion-mnist, idx:DIR
+  std::string data_root = "data";
+  std::string objective = "vae";
+  std::string prior = "decoupled";
+  std::string preset = "default";
+  std::int64_t steps = 1000;
+  std::int64_t batch_size = 100;
+  std::uint64_t seed = 1;
+  int threads = 0;  // 0: all cores
+  double lr = 1e-4;
+  Hyper hyper;
+  std::int64_t latent_dim = 2;
+  std::int64_t flow_blocks = 6;
+  std::string likelihood = "bernoulli";  // bernoulli or gaussian
+  double likelihood_weight = 1.0;        // w of the Gaussian
+  std::int64_t sample_every = 0;         // 0: five times per run
+  std::int64_t checkpoint_every = 1000;
+  std::int64_t log_every = 100;
+  std::int64_t keep_checkpoints = 2;
+
+  nlohmann::json to_json() const;
+  static RunConfig from_json(const nlohmann::json& j, const std::string& where);
+  /// Throws dpvae::Error stating the rule for the first out-of-range value.
+  void validate() const;
+  ModelConfig model_config(const Architecture& arch, double dataset_size) const;
+};
+
+/// Names of the settings a user set explicitly on the command line (they override presets).
+struct Overrides {
+  bool lr = false, batch_size = false, beta = false, gamma = false, alpha = false, lambda = false, c_max = false,
+       likelihood = false, likelihood_weight = false;
+};
+
+/// Applies a preset ("default" or "official") for cfg.objective and cfg.dataset to every
+/// value not in `set`. Throws dpvae::Error for an unknown preset or objective.
+void apply_preset(RunConfig& cfg, const Overrides& set);
+
+/// A data set in dpvae's layout: rows are points; images channels last in [0, 1].
+struct Data {
+  std::string name;
+  Matrix<float> train, test;
+  std::vector<int> train_labels, test_labels;
+  bool images = false;
+  Index height = 0, width = 0, channels = 0;
+  Architecture architecture(Index latent_dim) const;
+};
+
+/// Loads cfg.dataset (two-moons is generated from cfg.seed; mnist and fashion-mnist are read
+/// from data_root/<name>; idx:DIR from DIR). Throws dpvae::Error naming what is missing and
+/// how to get it.
+Data load_data(const RunConfig& cfg);
+
+}  // namespace dpvae::cli
