@@ -10,6 +10,7 @@
 #pragma once
 
 #include <dpvae/core.hpp>
+#include <dpvae/rng.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -19,6 +20,13 @@
 #include <vector>
 
 namespace dpvae::test {
+
+/// An r × c matrix of independent N(0, scale²) draws.
+inline Matrix<double> normal_matrix(Index r, Index c, Rng& rng, double scale = 1.0) {
+  Matrix<double> m(r, c);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = scale * rng.normal();
+  return m;
+}
 
 struct GradCheck {
   double max_error = 0;

@@ -12,14 +12,9 @@
 
 using namespace dpvae;
 using dpvae::test::check_gradients;
+using dpvae::test::normal_matrix;
 
 namespace {
-
-Matrix<double> random_matrix(Index r, Index c, Rng& rng, double scale = 1.0) {
-  Matrix<double> m(r, c);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = scale * rng.normal();
-  return m;
-}
 
 /// L = Σ W ⊙ layer(x) for a fixed random W; checks ∂L/∂θ and ∂L/∂x.
 template <class L>
@@ -27,10 +22,10 @@ test::GradCheck check_layer(const L& layer, Index batch, std::uint64_t seed) {
   Rng rng(seed);
   std::vector<double> params(static_cast<std::size_t>(layer.num_parameters()));
   for (auto& p : params) p = 0.5 * rng.normal();  // non-trivial parameters
-  Matrix<double> x = random_matrix(batch, layer.input_size(), rng);
+  Matrix<double> x = normal_matrix(batch, layer.input_size(), rng);
   Matrix<double> y, scratch;
   layer.forward(params.data(), x, y, scratch);
-  const Matrix<double> w = random_matrix(y.rows(), y.cols(), rng);
+  const Matrix<double> w = normal_matrix(y.rows(), y.cols(), rng);
   auto loss = [&]() {
     Matrix<double> yy, s;
     layer.forward(params.data(), x, yy, s);
@@ -93,7 +88,7 @@ TEST_CASE("Conv2d forward equals the direct convolution sum") {
   const Conv2d<double> conv(5, 6, 2, 3, 3, 2, 1);
   std::vector<double> p(static_cast<std::size_t>(conv.num_parameters()));
   for (auto& v : p) v = rng.normal();
-  const Matrix<double> x = random_matrix(2, conv.input_size(), rng);
+  const Matrix<double> x = normal_matrix(2, conv.input_size(), rng);
   Matrix<double> y, s;
   conv.forward(p.data(), x, y, s);
   const auto& g = conv.geometry();
@@ -124,7 +119,7 @@ TEST_CASE("ConvTranspose2d is the adjoint of Conv2d's input map") {
   std::vector<double> pc(static_cast<std::size_t>(conv.num_parameters()), 0.0), pt(static_cast<std::size_t>(convt.num_parameters()), 0.0);
   const Index ws = 4 * conv.geometry().patch_size();
   for (Index i = 0; i < ws; ++i) pc[static_cast<std::size_t>(i)] = pt[static_cast<std::size_t>(i)] = rng.normal();
-  const Matrix<double> x = random_matrix(2, conv.input_size(), rng), y = random_matrix(2, conv.output_size(), rng);
+  const Matrix<double> x = normal_matrix(2, conv.input_size(), rng), y = normal_matrix(2, conv.output_size(), rng);
   Matrix<double> cx, ty, s;
   conv.forward(pc.data(), x, cx, s);
   convt.forward(pt.data(), y, ty, s);
@@ -138,8 +133,8 @@ TEST_CASE("Network: backward of a stack matches central differences and accumula
   std::vector<double> params(static_cast<std::size_t>(net.num_parameters())), grads(params.size());
   net.bind(params, grads);
   net.init(rng);
-  Matrix<double> x = random_matrix(3, net.input_size(), rng);
-  const Matrix<double> w = random_matrix(3, 3, rng);
+  Matrix<double> x = normal_matrix(3, net.input_size(), rng);
+  const Matrix<double> w = normal_matrix(3, 3, rng);
   typename Network<double>::Tape tape;
   auto loss = [&]() { return (net.forward(x, tape).array() * w.array()).sum(); };
   auto backward = [&](std::span<double> dp, std::span<double> dx) {

@@ -13,14 +13,9 @@
 
 using namespace dpvae;
 using dpvae::test::check_gradients;
+using dpvae::test::normal_matrix;
 
 namespace {
-
-Matrix<double> normal_matrix(Index r, Index c, Rng& rng, double scale = 1.0) {
-  Matrix<double> m(r, c);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = scale * rng.normal();
-  return m;
-}
 
 /// A prior with random, non-trivial parameters (larger than the initialisation's).
 template <int K>

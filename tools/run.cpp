@@ -38,6 +38,17 @@ std::string read_text(const fs::path& path) {
   return ss.str();
 }
 
+/// A run's config.json, validated.
+RunConfig read_config(const fs::path& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text(path));
+  } catch (const nlohmann::json::exception&) {
+    fail(path.string() + ": not valid JSON");
+  }
+  return RunConfig::from_json(j, path.string());
+}
+
 /// Checkpoints in a run folder, newest first.
 std::vector<fs::path> list_checkpoints(const fs::path& run) {
   std::vector<fs::path> out;
@@ -118,15 +129,8 @@ std::string display_name(const RunConfig& c) {
 int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_override) {
   std::error_code ec;
   if (resume) {
-    const fs::path cfg_path = out / "config.json";
-    require(fs::exists(cfg_path), out.string() + ": no config.json to resume from (is this a run folder?)");
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_text(cfg_path));
-    } catch (const nlohmann::json::exception&) {
-      fail(cfg_path.string() + ": not valid JSON");
-    }
-    cfg = RunConfig::from_json(j, cfg_path.string());
+    require(fs::exists(out / "config.json"), out.string() + ": no config.json to resume from (is this a run folder?)");
+    cfg = read_config(out / "config.json");
     if (steps_override > 0) cfg.steps = steps_override;
   } else {
     fs::create_directories(out, ec);
@@ -260,16 +264,9 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
 
 LoadedRun load_run(const fs::path& run) {
   require(fs::is_directory(run), run.string() + ": no such run folder");
-  const fs::path cfg_path = run / "config.json";
-  require(fs::exists(cfg_path), run.string() + ": not a run folder (no config.json)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text(cfg_path));
-  } catch (const nlohmann::json::exception&) {
-    fail(cfg_path.string() + ": not valid JSON");
-  }
+  require(fs::exists(run / "config.json"), run.string() + ": not a run folder (no config.json)");
   LoadedRun r;
-  r.config = RunConfig::from_json(j, cfg_path.string());
+  r.config = read_config(run / "config.json");
   r.data = load_data(r.config);
   r.model = make_model(r.config.objective, r.config.prior,
                        r.config.model_config(r.data.architecture(r.config.latent_dim), static_cast<double>(r.data.train.rows())),
