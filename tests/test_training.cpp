@@ -25,7 +25,7 @@ ModelConfig moons_config() {
 }
 
 template <class Model>
-std::pair<double, double> train_moons(Model& model, int steps, Index batch = 64) {
+std::pair<double, double> train_moons(Model& model, int steps, Index batch = 48) {
   const auto moons = data::make_two_moons(3);
   Rng rng(4);
   Matrix<float> x(batch, 2);
@@ -41,7 +41,7 @@ std::pair<double, double> train_moons(Model& model, int steps, Index batch = 64)
 }
 
 template <class Reg>
-void check_lowers_loss(typename Reg::template policy<float> objective, int steps = 300) {
+void check_lowers_loss(typename Reg::template policy<float> objective, int steps = 200) {
   {
     DpVae<Reg, Prior<StandardNormal>> model(moons_config(), objective);
     const auto [first, last] = train_moons(model, steps);
@@ -69,7 +69,7 @@ TEST_CASE("a short two-moons run lowers the loss for all 12 objective × prior p
   check_lowers_loss<BetaTC>({});
   objective::Factor<float> f;
   f.discriminator_width = 200;  // the paper's 5 × 1000 works too, more slowly
-  check_lowers_loss<Factor>(f, 200);
+  check_lowers_loss<Factor>(f, 150);
   check_lowers_loss<Info>({});
 }
 
