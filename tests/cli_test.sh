@@ -61,7 +61,12 @@ expect_error "unknown objective" "unknown objective" $T --objective nope --steps
 expect_error "unknown prior" "unknown prior" $T --prior nope --steps 5 --out e1
 expect_error "negative beta" "--beta must be" $T --objective beta-h --beta -1 --steps 5 --out e1
 expect_error "negative gamma" "--gamma must be" $T --objective factor --gamma -2 --steps 5 --out e1
-expect_error "zero steps" "--steps must be positive" $T --steps 0 --out e1
+expect_error "zero steps" "--steps must be in" $T --steps 0 --out e1
+expect_error "absurd steps" "--steps must be in" $T --steps 99999999999999 --out e1
+expect_error "negative seed" "seed" $T --steps 5 --seed -1 --out e1
+expect_error "settings with --resume" "only --steps and --threads" $DPVAE train --resume --out dp --lr 0.5
+expect_error "non-finite loss" "step 1: the loss term .recon. is not finite" $T --steps 5 --likelihood-weight 1e308 --out nan
+[ -s nan/checkpoints/step-00000000.safetensors ] && pass "a stopped run keeps its step-0 checkpoint" || bad "no step-0 checkpoint"
 expect_error "unknown option" "error" $T --steps 5 --bogus 1 --out e1
 expect_error "missing mnist" "no mnist data" $DPVAE train --dataset mnist --data-root nowhere --steps 5 --out e1
 

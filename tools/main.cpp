@@ -14,6 +14,10 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "dpvae 0.1.0");
 
+  const CLI::Validator non_negative(
+      [](std::string& v) { return !v.empty() && v[0] == '-' ? std::string("must be >= 0") : std::string(); }, "",
+      "non-negative");
+
   // --- train -----------------------------------------------------------------------------
   RunConfig cfg;
   Overrides set;
@@ -32,7 +36,7 @@ int run(int argc, char** argv) {
   train->add_option("--steps", steps, "optimisation steps (with --resume: a new total)");
   train->add_option("--batch-size", batch, "batch size (preset: 100)");
   train->add_option("--out", out, "run folder")->required();
-  train->add_option("--seed", cfg.seed, "random seed")->capture_default_str();
+  train->add_option("--seed", cfg.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
   train->add_option("--threads", cfg.threads, "worker threads (0 = all cores)")->capture_default_str();
   train->add_flag("--resume", resume, "continue the run in --out from its newest checkpoint");
   train->add_option("--data-root", cfg.data_root, "folder holding mnist/ and fashion-mnist/")->capture_default_str();
@@ -60,7 +64,7 @@ int run(int argc, char** argv) {
   sample->add_option("run", sample_run, "run folder")->required();
   sample->add_option("--n", sample_n, "number of samples")->capture_default_str();
   sample->add_option("--out", sample_out, "PNG file")->required();
-  sample->add_option("--seed", sample_seed, "random seed")->capture_default_str();
+  sample->add_option("--seed", sample_seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
 
   // --- compare ---------------------------------------------------------------------------
   std::vector<std::string> compare_runs;
@@ -69,7 +73,7 @@ int run(int argc, char** argv) {
   auto* compare = app.add_subcommand("compare", "draw the paper's Fig. 1 comparison of trained runs");
   compare->add_option("runs", compare_runs, "run folders")->required()->expected(1, 8);
   compare->add_option("--out", compare_out, "PNG file")->required();
-  compare->add_option("--seed", compare_seed, "random seed")->capture_default_str();
+  compare->add_option("--seed", compare_seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
 
   try {
     app.parse(argc, argv);
@@ -103,6 +107,14 @@ int run(int argc, char** argv) {
     if (set.batch_size) cfg.batch_size = batch;
     if (set.likelihood) cfg.likelihood = likelihood;
     if (set.likelihood_weight) cfg.likelihood_weight = lik_weight;
+    if (resume) {
+      // A run's settings live in RUN/config.json; only the length and the threads may change.
+      for (const auto* opt : train->get_options())
+        if (opt->count() > 0 && opt->get_name() != "--out" && opt->get_name() != "--resume" &&
+            opt->get_name() != "--steps" && opt->get_name() != "--threads" && opt->get_name() != "--help")
+          dpvae::detail::fail("with --resume only --steps and --threads may be given (" + opt->get_name() +
+                              " was; the run's settings are in its config.json)");
+    }
     if (!resume) {
       dpvae::detail::require(train->count("--steps") > 0, "--steps is required for a new run");
       cfg.steps = steps;
@@ -112,20 +124,21 @@ int run(int argc, char** argv) {
     } else if (train->count("--steps") > 0) {
       dpvae::detail::require(steps > 0, "--steps must be positive (got " + std::to_string(steps) + ")");
     }
-    return dpvae::cli::train(cfg, out, resume, steps);
+    const int threads_override = resume && train->count("--threads") > 0 ? cfg.threads : -1;
+    return dpvae::cli::train(cfg, out, resume, steps, threads_override);
   }
   if (*sample) {
     dpvae::detail::require(sample_n >= 1 && sample_n <= 4096, "--n must be in [1, 4096]");
     auto r = load_run(sample_run);
     write_samples(r, *r.model, sample_n, sample_seed, sample_out);
-    std::cerr << "dpvae: wrote " << sample_out << "\n";
+    std::cout << "dpvae: wrote " << sample_out << "\n";
     return 0;
   }
   if (*compare) {
     std::vector<LoadedRun> runs;
     for (const auto& r : compare_runs) runs.push_back(load_run(r));
     write_comparison(runs, compare_seed, compare_out);
-    std::cerr << "dpvae: wrote " << compare_out << "\n";
+    std::cout << "dpvae: wrote " << compare_out << "\n";
     return 0;
   }
   return 2;

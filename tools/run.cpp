@@ -126,17 +126,17 @@ std::string display_name(const RunConfig& c) {
 
 }  // namespace
 
-int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_override) {
+int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_override, int threads_override) {
   std::error_code ec;
   if (resume) {
     require(fs::exists(out / "config.json"), out.string() + ": no config.json to resume from (is this a run folder?)");
     cfg = read_config(out / "config.json");
     if (steps_override > 0) cfg.steps = steps_override;
+    if (threads_override >= 0) cfg.threads = threads_override;
   } else {
-    fs::create_directories(out, ec);
-    require(!ec && fs::is_directory(out), "cannot create the run folder " + out.string() + ": " + ec.message());
     require(!fs::exists(out / "config.json"),
             out.string() + " already holds a run (use --resume to continue it, or another --out)");
+    cfg.data_root = fs::absolute(cfg.data_root).lexically_normal().string();
   }
   cfg.validate();
   std::optional<tbb::global_control> threads;
@@ -150,6 +150,10 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
                           cfg.hyper);
   DataOrder order{Rng(cfg.seed ^ 0xDA7A0DE5ull), {}, 0};
 
+  if (!resume) {
+    fs::create_directories(out, ec);
+    require(!ec && fs::is_directory(out), "cannot create the run folder " + out.string() + ": " + ec.message());
+  }
   fs::create_directories(out / "checkpoints", ec);
   fs::create_directories(out / "samples", ec);
   require(!ec, "cannot write to the run folder " + out.string() + ": " + ec.message());
@@ -157,6 +161,7 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     const auto cps = list_checkpoints(out);
     require(!cps.empty(), out.string() + ": no checkpoint to resume from (checkpoints/ is empty)");
     std::string errors;
+    std::vector<std::string> skipped;
     bool loaded = false;
     for (const auto& cp : cps) {  // newest loadable checkpoint
       try {
@@ -164,14 +169,15 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
         model->read_state(f, cp.string());
         order.read(f, cp.string(), data.train.rows());
         loaded = true;
-        std::cerr << "dpvae: resuming " << out.string() << " from " << cp.filename().string() << " (step " << model->step() << ")\n";
+        std::cout << "dpvae: resuming " << out.string() << " from " << cp.filename().string() << " (step " << model->step() << ")\n";
         break;
       } catch (const Error& e) {
         errors += std::string(errors.empty() ? "" : "; ") + e.what();
-        std::cerr << "dpvae: skipping unusable checkpoint: " << e.what() << "\n";
+        skipped.push_back(e.what());
       }
     }
     require(loaded, out.string() + ": no usable checkpoint (" + errors + ")");
+    for (const auto& why : skipped) std::cout << "dpvae: skipped an unusable checkpoint: " << why << "\n";
   } else {
     write_text_atomic(out / "config.json", cfg.to_json().dump(2) + "\n");
   }
@@ -208,14 +214,15 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     write_text_atomic(metrics, text);
   };
 
+  if (!resume) save_checkpoint();  // step 0: a run folder is resumable from its first moment
   Matrix<float> batch;
   const auto start = std::chrono::steady_clock::now();
   const auto first_step = static_cast<std::int64_t>(model->step());
   if (first_step >= cfg.steps) {
-    std::cerr << "dpvae: " << out.string() << " has already run " << first_step << " of " << cfg.steps << " steps\n";
+    std::cout << "dpvae: " << out.string() << " has already run " << first_step << " of " << cfg.steps << " steps\n";
     return 0;
   }
-  std::cerr << "dpvae: training " << display_name(cfg) << " (" << cfg.objective << ", " << cfg.prior << " prior) on "
+  std::cout << "dpvae: training " << display_name(cfg) << " (" << cfg.objective << ", " << cfg.prior << " prior) on "
             << cfg.dataset << ": " << data.train.rows() << " points, batch " << cfg.batch_size << ", " << cfg.steps
             << " steps, " << model->parameters().size() << " parameters\n";
   while (static_cast<std::int64_t>(model->step()) < cfg.steps) {
@@ -225,7 +232,9 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
       terms = model->train_step(batch);
     } catch (const NumericalError& e) {
       flush_metrics();
-      fail(std::string(e.what()) + "; the last good checkpoint is kept in " + (out / "checkpoints").string());
+      const auto cps = list_checkpoints(out);
+      fail(std::string(e.what()) + (cps.empty() ? std::string("; no checkpoint was written yet")
+                                                : "; the last good checkpoint is " + cps.front().string()));
     }
     const auto step = static_cast<std::int64_t>(model->step());
     if (header.empty()) {
@@ -245,7 +254,7 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
       line << rate << " steps/s  ETA " << format_duration(static_cast<double>(cfg.steps - step) / rate);
       line.precision(3);
       for (const auto& [k, v] : terms) line << "  " << k << " " << v;
-      std::cerr << line.str() << "\n";
+      std::cout << line.str() << std::endl;
     }
     if (step % sample_every == 0 || step == cfg.steps)
       write_samples(view, *model, 64, cfg.seed + static_cast<std::uint64_t>(step),
@@ -256,7 +265,7 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     }
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cerr << "dpvae: done in " << format_duration(elapsed) << " ("
+  std::cout << "dpvae: done in " << format_duration(elapsed) << " ("
             << 1000.0 * elapsed / static_cast<double>(cfg.steps - first_step) << " s per 1,000 steps); run folder "
             << out.string() << "\n";
   return 0;

@@ -11,7 +11,9 @@ namespace dpvae::cli {
 /// Trains cfg in the run folder `out` (creating it), or continues it when `resume`:
 /// config.json, metrics.csv, samples/step-N.png, checkpoints/step-N.safetensors (the last
 /// cfg.keep_checkpoints kept). Returns 0; throws dpvae::Error on bad input.
-int train(RunConfig cfg, const std::filesystem::path& out, bool resume, std::int64_t extra_steps_override);
+/// With `resume`, steps_override > 0 sets a new total and threads_override >= 0 the threads.
+int train(RunConfig cfg, const std::filesystem::path& out, bool resume, std::int64_t steps_override,
+          int threads_override = -1);
 
 /// A trained run: its settings, data and model restored from its newest checkpoint.
 struct LoadedRun {

@@ -46,8 +46,12 @@ RunConfig RunConfig::from_json(const json& j, const std::string& where) {
     dpvae::detail::require(ref.contains(it.key()), where + ": unknown key '" + it.key() + "'");
   auto get = [&](const char* key, auto& out) {
     if (!j.contains(key)) dpvae::detail::fail(where + ": missing key '" + std::string(key) + "'");
+    using V = std::decay_t<decltype(out)>;
+    if constexpr (std::is_integral_v<V>)
+      dpvae::detail::require(j.at(key).is_number_integer() && (std::is_signed_v<V> || j.at(key).is_number_unsigned()),
+                             where + ": key '" + std::string(key) + "' must be a non-negative integer" );
     try {
-      out = j.at(key).get<std::decay_t<decltype(out)>>();
+      out = j.at(key).get<V>();
     } catch (const json::exception&) {
       dpvae::detail::fail(where + ": key '" + std::string(key) + "' has the wrong type");
     }
@@ -93,7 +97,7 @@ void RunConfig::validate() const {
   require(preset == "default" || preset == "official", "unknown preset '" + preset + "' (expected default or official)");
   require(dataset == "two-moons" || dataset == "mnist" || dataset == "fashion-mnist" || dataset.rfind("idx:", 0) == 0,
           "unknown dataset '" + dataset + "' (expected two-moons, mnist, fashion-mnist or idx:DIR)");
-  require(steps > 0, "--steps must be positive (got " + std::to_string(steps) + ")");
+  require(steps > 0 && steps <= 1000000000, "--steps must be in [1, 10^9] (got " + std::to_string(steps) + ")");
   require(batch_size >= 2 && batch_size <= 100000, "--batch-size must be in [2, 100000] (got " + std::to_string(batch_size) + ")");
   require(threads >= 0 && threads <= 1024, "--threads must be in [0, 1024] (0 = all cores)");
   require(std::isfinite(lr) && lr > 0 && lr < 1, "--lr must be in (0, 1)");
@@ -117,8 +121,10 @@ void RunConfig::validate() const {
   require(flow_blocks >= 1 && flow_blocks <= 64, "--flow-blocks must be in [1, 64]");
   require(likelihood == "bernoulli" || likelihood == "gaussian", "--likelihood must be bernoulli or gaussian");
   require(std::isfinite(likelihood_weight) && likelihood_weight > 0, "--likelihood-weight must be positive");
-  require(sample_every >= 0 && checkpoint_every >= 1 && log_every >= 1 && keep_checkpoints >= 1,
-          "--sample-every must be >= 0, --checkpoint-every, --log-every and --keep-checkpoints >= 1");
+  require(sample_every >= 0, "--sample-every must be >= 0");
+  require(checkpoint_every >= 1, "--checkpoint-every must be >= 1");
+  require(log_every >= 1, "--log-every must be >= 1");
+  require(keep_checkpoints >= 1, "--keep-checkpoints must be >= 1");
 }
 
 ModelConfig RunConfig::model_config(const Architecture& arch, double dataset_size) const {

@@ -155,7 +155,7 @@ class DpVae {
   /// fills gradients() with ∂loss/∂parameters and returns the named per-sample terms
   /// ("loss" first, then "recon" and the objective's terms; nats). Draws ε (and the
   /// objective's prior samples) from rng(). Throws NumericalError naming the step and the
-  /// term when the loss or a gradient is not finite.
+  /// term (steps counted from 1) when the loss or a gradient is not finite.
   Terms compute_gradients(const Matrix<T>& x) {
     check_data(x);
     const Index n = x.rows(), d = latent_dim();
@@ -197,10 +197,13 @@ class DpVae {
     terms.emplace_back("recon", recon_mean);
     for (const auto& kv : latent)
       if (kv.first != "latent") terms.push_back(kv);
-    for (const auto& [k, v] : terms)
+    // Name the first non-finite term after the total (the total inherits it).
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+      const auto& [k, v] = terms[(i + 1) % terms.size()];
       if (!std::isfinite(v))
-        throw NumericalError("step " + std::to_string(step_) + ": the loss term '" + k + "' is not finite (" +
+        throw NumericalError("step " + std::to_string(step_ + 1) + ": the loss term '" + k + "' is not finite (" +
                              std::to_string(v) + ")");
+    }
     check_gradients();
     return terms;
   }
@@ -362,7 +365,7 @@ class DpVae {
       if (!std::isfinite(grads_[i])) {
         const auto ii = static_cast<Index>(i);
         const char* part = ii < ne ? "encoder" : (ii < ne + nd ? "decoder" : "prior");
-        throw NumericalError("step " + std::to_string(step_) + ": a gradient of the " + part + " is not finite");
+        throw NumericalError("step " + std::to_string(step_ + 1) + ": a gradient of the " + part + " is not finite");
       }
   }
 
