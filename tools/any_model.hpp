@@ -35,6 +35,9 @@ class AnyModel {
   virtual Vector<float> prior_log_prob(const Matrix<float>& z) const = 0;
   virtual Matrix<float> prior_forward(const Matrix<float>& z) const = 0;
   virtual Matrix<float> prior_inverse(const Matrix<float>& z0) const = 0;
+  /// log p_θ(x|z) per row with the likelihood's normaliser, and log p_ψ(z) (nats; DpVae's).
+  virtual Vector<double> log_likelihood(const Matrix<float>& x, const Matrix<float>& z) const = 0;
+  virtual Vector<double> log_prior(const Matrix<float>& z) const = 0;
   virtual void write_state(io::File& f) const = 0;
   virtual void read_state(const io::File& f, const std::string& path) = 0;
   virtual std::uint64_t step() const = 0;
@@ -61,6 +64,10 @@ class ModelAdapter final : public AnyModel {
   Vector<float> prior_log_prob(const Matrix<float>& z) const override { return m_.prior().log_prob(z); }
   Matrix<float> prior_forward(const Matrix<float>& z) const override { return m_.prior().forward(z).first; }
   Matrix<float> prior_inverse(const Matrix<float>& z0) const override { return m_.prior().inverse(z0); }
+  Vector<double> log_likelihood(const Matrix<float>& x, const Matrix<float>& z) const override {
+    return m_.log_likelihood(x, z);
+  }
+  Vector<double> log_prior(const Matrix<float>& z) const override { return m_.log_prior(z); }
   void write_state(io::File& f) const override { m_.write_state(f); }
   void read_state(const io::File& f, const std::string& path) override { m_.read_state(f, path); }
   std::uint64_t step() const override { return m_.step(); }

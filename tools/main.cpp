@@ -1,10 +1,14 @@
 // dpvae — the command-line program: train, sample and compare decoupled-prior VAEs.
 // Every error in its input ends the program with one line on stderr and exit status 2.
+#include "evaluate.hpp"
 #include "run.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <tbb/global_control.h>
+
 #include <iostream>
+#include <optional>
 
 namespace {
 
@@ -65,6 +69,63 @@ int run(int argc, char** argv) {
   sample->add_option("--n", sample_n, "number of samples")->capture_default_str();
   sample->add_option("--out", sample_out, "PNG file")->required();
   sample->add_option("--seed", sample_seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
+
+  bool sample_low = false, sample_high = false;
+  dpvae::Index sample_candidates = 0, sample_posteriors = 0;
+  sample->add_flag("--low-posterior", sample_low, "low-posterior samples: the prior draws with the lowest q(z)");
+  sample->add_flag("--high-posterior", sample_high, "high-posterior samples: the q(z) draws with the lowest N(f(z); 0, I)");
+  sample->add_option("--candidates", sample_candidates, "candidates scored for --low/--high-posterior (default 100 × n)");
+  sample->add_option("--posteriors", sample_posteriors, "training posteriors in q(z) (0 = all)")->capture_default_str();
+
+  // --- evaluate --------------------------------------------------------------------------
+  std::string eval_run, eval_out, eval_figures, eval_feature_net;
+  EvalOptions eval_opts;
+  auto* evaluate_cmd = app.add_subcommand("evaluate", "every metric of the paper for a trained run (JSON)");
+  evaluate_cmd->add_option("run", eval_run, "run folder")->required();
+  evaluate_cmd->add_option("--out", eval_out, "metrics JSON file")->required();
+  evaluate_cmd->add_option("--feature-net", eval_feature_net,
+                           "FID feature net (safetensors; trained and saved there when missing; default "
+                           "DATA_ROOT/feature-nets/DATASET.safetensors)");
+  evaluate_cmd->add_option("--samples", eval_opts.samples, "generated samples for FID and FID(LP)")->capture_default_str();
+  evaluate_cmd->add_option("--lp-candidates", eval_opts.lp_candidates, "prior draws scored for LP samples (0 = 10 × samples)")
+      ->capture_default_str();
+  evaluate_cmd->add_option("--posteriors", eval_opts.posteriors, "training posteriors in q(z) (0 = all)")->capture_default_str();
+  evaluate_cmd->add_option("--skl-samples", eval_opts.skl_samples, "sKL samples per direction")->capture_default_str();
+  evaluate_cmd->add_option("--nll-k", eval_opts.nll_k, "importance samples per test point")->capture_default_str();
+  evaluate_cmd->add_option("--nll-points", eval_opts.nll_points, "test points for the NLL (0 = all)")->capture_default_str();
+  evaluate_cmd->add_option("--leakage-samples", eval_opts.leakage_samples, "q(z) samples for the leakage score")
+      ->capture_default_str();
+  evaluate_cmd->add_option("--figures", eval_figures, "also write the run's figures into this folder");
+  evaluate_cmd->add_option("--seed", eval_opts.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
+  int eval_threads = 0;
+  evaluate_cmd->add_option("--threads", eval_threads, "worker threads (0 = all cores)")->capture_default_str();
+
+  // --- feature-net -----------------------------------------------------------------------
+  auto* feature_cmd = app.add_subcommand("feature-net", "the domain feature network of FID");
+  auto* feature_train = feature_cmd->add_subcommand("train", "train (or reuse) the FID feature net of a data set");
+  feature_cmd->require_subcommand(1);
+  RunConfig feature_cfg;
+  std::string feature_out;
+  FeatureNetOptions feature_opts;
+  feature_train->add_option("--dataset", feature_cfg.dataset, "mnist, fashion-mnist or idx:DIR")->required();
+  feature_train->add_option("--data-root", feature_cfg.data_root, "folder holding mnist/ and fashion-mnist/")
+      ->capture_default_str();
+  feature_train->add_option("--out", feature_out, "safetensors file (default DATA_ROOT/feature-nets/DATASET.safetensors)");
+  feature_train->add_option("--steps", feature_opts.steps, "training steps (batch 100)")->capture_default_str();
+  feature_train->add_option("--seed", feature_opts.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
+
+  // --- reproduce -------------------------------------------------------------------------
+  ReproduceOptions repro;
+  std::string repro_out;
+  auto* reproduce_cmd = app.add_subcommand("reproduce", "train and evaluate the 12 models of the paper's Table 1");
+  reproduce_cmd->add_option("--dataset", repro.dataset, "mnist, fashion-mnist or two-moons")->capture_default_str();
+  reproduce_cmd->add_option("--budget", repro.budget, "quick (under 40 minutes on 2 cores), paper (100,000 steps per model), or tiny (seconds; for tests)")
+      ->capture_default_str();
+  reproduce_cmd->add_option("--preset", repro.preset, "official (the paper's settings) or default")->capture_default_str();
+  reproduce_cmd->add_option("--data-root", repro.data_root, "folder holding mnist/ and fashion-mnist/")->capture_default_str();
+  reproduce_cmd->add_option("--out", repro_out, "output folder (an interrupted call resumes there)")->required();
+  reproduce_cmd->add_option("--threads", repro.threads, "worker threads (0 = all cores)")->capture_default_str();
+  reproduce_cmd->add_option("--seed", repro.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
 
   // --- compare ---------------------------------------------------------------------------
   std::vector<std::string> compare_runs;
@@ -129,10 +190,54 @@ int run(int argc, char** argv) {
   }
   if (*sample) {
     dpvae::detail::require(sample_n >= 1 && sample_n <= 4096, "--n must be in [1, 4096]");
+    dpvae::detail::require(!(sample_low && sample_high), "give only one of --low-posterior and --high-posterior");
+    dpvae::detail::require(sample_low || sample_high || (sample->count("--candidates") == 0 && sample->count("--posteriors") == 0),
+                           "--candidates and --posteriors need --low-posterior or --high-posterior");
+    dpvae::detail::require(sample_posteriors >= 0, "--posteriors must be >= 0");
     auto r = load_run(sample_run);
-    write_samples(r, *r.model, sample_n, sample_seed, sample_out);
+    if (sample_low || sample_high) {
+      const dpvae::Index candidates = sample->count("--candidates") > 0 ? sample_candidates : 100 * sample_n;
+      write_posterior_samples(r, sample_low, candidates, sample_n, sample_posteriors, sample_seed, sample_out);
+    } else {
+      write_samples(r, *r.model, sample_n, sample_seed, sample_out);
+    }
     std::cout << "dpvae: wrote " << sample_out << "\n";
     return 0;
+  }
+  if (*evaluate_cmd) {
+    dpvae::detail::require(eval_threads >= 0 && eval_threads <= 1024, "--threads must be in [0, 1024]");
+    dpvae::detail::require(eval_opts.posteriors >= 0 && eval_opts.nll_points >= 0 && eval_opts.lp_candidates >= 0,
+                           "--posteriors, --nll-points and --lp-candidates must be >= 0");
+    dpvae::detail::require(eval_opts.nll_k >= 1 && eval_opts.nll_k <= 1000000, "--nll-k must be in [1, 10^6]");
+    dpvae::detail::require(eval_opts.skl_samples >= 2 && eval_opts.skl_samples <= 1000000, "--skl-samples must be in [2, 10^6]");
+    dpvae::detail::require(eval_opts.leakage_samples >= 1 && eval_opts.leakage_samples <= 1000000,
+                           "--leakage-samples must be in [1, 10^6]");
+    std::optional<tbb::global_control> threads;
+    if (eval_threads > 0) threads.emplace(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(eval_threads));
+    eval_opts.feature_net = eval_feature_net;
+    eval_opts.figures = eval_figures;
+    auto r = load_run(eval_run);
+    const auto j = evaluate(r, eval_opts, eval_out);
+    std::cout << "dpvae: " << j["model"].get<std::string>() << " at step " << j["step"] << ": FID " << j["fid"]["value"]
+              << ", FID(LP) " << j["fid_lp"]["value"] << ", sKL " << j["skl"]["value"] << ", NLL " << j["nll"]["nats"]
+              << " nats; wrote " << eval_out << "\n";
+    return 0;
+  }
+  if (*feature_cmd) {
+    feature_cfg.validate();
+    dpvae::detail::require(feature_cfg.dataset != "two-moons", "two-moons needs no feature net (FID uses the 2-D points)");
+    dpvae::detail::require(feature_opts.steps >= 1 && feature_opts.steps <= 10000000, "--steps must be in [1, 10^7]");
+    const auto data = load_data(feature_cfg);
+    const std::filesystem::path path =
+        feature_out.empty() ? default_feature_net(feature_cfg) : std::filesystem::path(feature_out);
+    const auto space = feature_space(data, path, feature_opts);
+    std::cout << "dpvae: " << space.name << " in " << path.string() << "\n";
+    return 0;
+  }
+  if (*reproduce_cmd) {
+    dpvae::detail::require(repro.threads >= 0 && repro.threads <= 1024, "--threads must be in [0, 1024]");
+    repro.out = repro_out;
+    return reproduce(repro);
   }
   if (*compare) {
     std::vector<LoadedRun> runs;

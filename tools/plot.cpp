@@ -351,6 +351,21 @@ void draw_panel(cairo_t* cr, const Panel& p, double cell_x, double cell_y, doubl
   for (const Points& pts : p.layers) {
     cairo_set_source_rgba(cr, pts.rgb[0], pts.rgb[1], pts.rgb[2], pts.alpha);
     const double r = pts.radius;
+    if (pts.connect) {  // a polyline through consecutive finite points
+      cairo_set_line_width(cr, std::max(1.0, 0.8 * r));
+      bool open = false;
+      for (Index i = 0; i < pts.xy.rows(); ++i) {
+        const double x = pts.xy(i, 0), y = pts.xy(i, 1);
+        if (!std::isfinite(x) || !std::isfinite(y)) {
+          open = false;
+          continue;
+        }
+        if (open) cairo_line_to(cr, px(x), py(y));
+        else cairo_move_to(cr, px(x), py(y));
+        open = true;
+      }
+      cairo_stroke(cr);
+    }
     for (Index i = 0; i < pts.xy.rows(); ++i) {
       const double x = pts.xy(i, 0), y = pts.xy(i, 1);
       if (!std::isfinite(x) || !std::isfinite(y)) continue;

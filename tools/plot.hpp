@@ -51,6 +51,7 @@ struct Points {
   double alpha = 0.6;                ///< opacity in [0, 1]
   double radius = 1.5;               ///< circle radius in pixels, > 0
   std::string label;                 ///< legend entry; empty = not in the legend
+  bool connect = false;              ///< also join consecutive points with a line (a curve)
 };
 
 /// A background density image drawn under the points with a viridis colour map.

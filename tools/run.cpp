@@ -112,19 +112,17 @@ std::string format_duration(double s) {
   return buf;
 }
 
-std::string display_name(const RunConfig& c) {
-  static const std::map<std::string, std::string> names{{"vae", "VAE"},         {"beta-h", "β-VAE-H"},
-                                                         {"beta-b", "β-VAE-B"}, {"beta-tc", "β-TCVAE"},
-                                                         {"factor", "FactorVAE"}, {"info", "InfoVAE"}};
-  std::string n = names.at(c.objective);
-  if (c.prior == "decoupled") {
-    const auto pos = n.find("VAE");
-    n.replace(pos, 3, "dpVAE");
-  }
-  return n;
-}
-
 }  // namespace
+
+std::string display_name(const RunConfig& c) {
+  // The paper's names: VAE / dpVAE, β-VAE-H / β-dpVAE-H, β-TCVAE / β-TC-dpVAE, …
+  static const std::map<std::string, std::pair<std::string, std::string>> names{
+      {"vae", {"VAE", "dpVAE"}},           {"beta-h", {"β-VAE-H", "β-dpVAE-H"}},
+      {"beta-b", {"β-VAE-B", "β-dpVAE-B"}}, {"beta-tc", {"β-TCVAE", "β-TC-dpVAE"}},
+      {"factor", {"FactorVAE", "Factor-dpVAE"}}, {"info", {"InfoVAE", "Info-dpVAE"}}};
+  const auto& n = names.at(c.objective);
+  return c.prior == "decoupled" ? n.second : n.first;
+}
 
 int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_override, int threads_override) {
   std::error_code ec;

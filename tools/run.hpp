@@ -15,6 +15,9 @@ namespace dpvae::cli {
 int train(RunConfig cfg, const std::filesystem::path& out, bool resume, std::int64_t steps_override,
           int threads_override = -1);
 
+/// The paper's name of a run's model: VAE, β-VAE-H, … and dpVAE, β-dpVAE-H, … (decoupled).
+std::string display_name(const RunConfig& c);
+
 /// A trained run: its settings, data and model restored from its newest checkpoint.
 struct LoadedRun {
   RunConfig config;

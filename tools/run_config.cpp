@@ -193,6 +193,8 @@ Data load_data(const RunConfig& cfg) {
     d.test = tm.test;
     d.train_labels = tm.train_labels;
     d.test_labels = tm.test_labels;
+    d.train_position = tm.train_position;
+    d.test_position = tm.test_position;
     return d;
   }
   std::filesystem::path dir;

@@ -58,6 +58,7 @@ struct Data {
   std::string name;
   Matrix<float> train, test;
   std::vector<int> train_labels, test_labels;
+  std::vector<double> train_position, test_position;  // two-moons: place along the moon, in [0, 1]
   bool images = false;
   Index height = 0, width = 0, channels = 0;
   Architecture architecture(Index latent_dim) const;

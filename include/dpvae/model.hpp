@@ -147,6 +147,16 @@ class DpVae {
   }
   /// E[x|z] for latents z (n × d): n × D probabilities (Bernoulli) or means (Gaussian).
   Matrix<T> decode(const Matrix<T>& z) const { return config_.likelihood.mean(decode_raw(z)); }
+  /// log p_θ(x_i|z_i) per row, with the likelihood's normaliser (nats; x n × D, z n × d):
+  /// Bernoulli −Σ_j [softplus(l_j) − x_j l_j]; Gaussian −w‖x − x̂‖² − (D/2) log(π/w).
+  Vector<double> log_likelihood(const Matrix<T>& x, const Matrix<T>& z) const {
+    check_data(x);
+    detail::require(x.rows() == z.rows(), "log_likelihood: x and z have different numbers of rows");
+    const Vector<T> loss = config_.likelihood.loss(x, decode_raw(z));
+    return (-loss.template cast<double>().array() - config_.likelihood.log_normalizer(data_dim())).matrix();
+  }
+  /// log p_ψ(z) per row (nats): the prior's exact density, with the flow's log-det.
+  Vector<double> log_prior(const Matrix<T>& z) const { return prior_.log_prob(z).template cast<double>(); }
   /// n random samples: z0 ~ N(0, I), z = f⁻¹(z0), decoded to E[x|z] (SPEC.md "Sampling").
   Matrix<T> sample(Index n, Rng& rng) const { return decode(prior_.sample(n, rng)); }
 

@@ -81,6 +81,8 @@ struct TwoMoons {
   Matrix<float> test;
   std::vector<int> train_labels;
   std::vector<int> test_labels;
+  std::vector<double> train_position;  ///< t/π ∈ [0, 1] along each point's moon
+  std::vector<double> test_position;
 };
 
 /// Draws the paper's two-moons data (defaults: 2000 training points, 200 test points,
@@ -92,8 +94,8 @@ inline TwoMoons make_two_moons(std::uint64_t seed, Index n_train = 2000, Index n
   Rng train_rng = root.split();
   Rng test_rng = root.split();
   TwoMoons d;
-  d.train = two_moons<float>(n_train, noise, train_rng, &d.train_labels);
-  d.test = two_moons<float>(n_test, noise, test_rng, &d.test_labels);
+  d.train = two_moons<float>(n_train, noise, train_rng, &d.train_labels, &d.train_position);
+  d.test = two_moons<float>(n_test, noise, test_rng, &d.test_labels, &d.test_position);
   return d;
 }
 

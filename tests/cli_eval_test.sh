@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# End-to-end tests of the evaluation commands: evaluate, sample --low/--high-posterior,
+# feature-net train and reproduce (tiny budget), on two-moons and on a generated 16 × 16 IDX
+# image set; every figure must decode and not be blank; bad inputs get one line and status 2.
+# Usage: DPVAE=path/to/dpvae tests/cli_eval_test.sh WORKDIR
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+work=${1:?usage: cli_eval_test.sh WORKDIR}
+rm -rf "$work" && mkdir -p "$work"
+cd "$work" || exit 1
+fails=0
+pass() { echo "ok   - $1"; }
+bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
+expect_error() {
+  local name=$1 phrase=$2
+  shift 2
+  "$@" >out.txt 2>err.txt
+  local rc=$?
+  local lines
+  lines=$(wc -l <err.txt)
+  if [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ] && grep -q -- "$phrase" err.txt && ! grep -q -E 'terminate|Sanitizer|runtime error|Aborted' err.txt; then
+    pass "$name: $(cat err.txt)"
+  else
+    bad "$name (status $rc, $lines lines): $(head -c 600 err.txt)"
+  fi
+}
+pngs_ok() {  # NAME FILES...
+  local name=$1
+  shift
+  if python3 "$here/png_check.py" "$@" >png.txt 2>&1; then pass "$name: $(wc -l <png.txt) PNG(s) decode, not blank"; else bad "$name: $(tail -1 png.txt)"; fi
+}
+json_check() {  # NAME FILE PYTHON-EXPRESSION over j
+  if python3 -c "import json,math,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($3) else 1)" "$2"; then pass "$1"; else bad "$1: $(head -c 400 "$2")"; fi
+}
+SMALL="--samples 200 --lp-candidates 2000 --skl-samples 300 --nll-k 10 --nll-points 20 --leakage-samples 300"
+
+# --- two-moons: evaluate, LP/HP samples ----------------------------------------------------
+T="$DPVAE train --dataset two-moons --log-every 1000"
+$T --objective beta-h --prior decoupled --steps 60 --batch-size 50 --out dp >log.txt 2>&1 || bad "train: $(tail -2 log.txt)"
+if $DPVAE evaluate dp --out dp.json $SMALL --figures figs >eval.txt 2>&1; then pass "evaluate two-moons"; else bad "evaluate: $(tail -3 eval.txt)"; fi
+json_check "metrics.json has every metric, finite" dp.json \
+  "all(math.isfinite(x) for x in [j['fid']['value'], j['fid_lp']['value'], j['skl']['value'], j['nll']['nats'], j['probe']['test_accuracy'], j['mig']['value']]) and len(j['leakage']['curve']) == 6 and j['fid']['generated'] == 200 and j['fid_lp']['candidates'] == 2000 and j['nll']['k'] == 10"
+json_check "leakage fractions grow with tau" dp.json \
+  "all(a['fraction'] <= b['fraction'] for a, b in zip(j['leakage']['curve'], j['leakage']['curve'][1:]))"
+grep -q "NLL by importance sampling" eval.txt && pass "evaluate prints progress" || bad "no progress lines"
+pngs_ok "two-moons latent figure" figs/beta-h-decoupled-latent.png
+$DPVAE sample dp --low-posterior --candidates 500 --n 32 --out lp.png >/dev/null 2>&1 && \
+$DPVAE sample dp --high-posterior --candidates 500 --n 32 --out hp.png >/dev/null 2>&1 && pngs_ok "LP and HP sample plots" lp.png hp.png || bad "sample --low/--high-posterior failed"
+expect_error "both LP and HP" "only one of" $DPVAE sample dp --low-posterior --high-posterior --out x.png
+expect_error "fewer candidates than samples" "--candidates" $DPVAE sample dp --low-posterior --candidates 10 --n 20 --out x.png
+expect_error "candidates without LP/HP" "need --low-posterior" $DPVAE sample dp --candidates 10 --out x.png
+expect_error "evaluate a missing run" "no such run folder" $DPVAE evaluate nosuch --out x.json
+expect_error "evaluate with K = 0" "--nll-k" $DPVAE evaluate dp --out x.json --nll-k 0
+expect_error "evaluate into a missing folder" "no folder" $DPVAE evaluate dp --out no/such/x.json $SMALL
+expect_error "feature net for two-moons" "needs no feature net" $DPVAE feature-net train --dataset two-moons
+expect_error "reproduce with an unknown budget" "unknown --budget" $DPVAE reproduce --dataset two-moons --budget huge --out r
+expect_error "reproduce an unknown data set" "unknown --dataset" $DPVAE reproduce --dataset cifar --out r
+
+# --- a small image set: feature net, evaluate with figures -----------------------------------
+python3 "$here/make_idx_fixture.py" shapes
+I="--dataset idx:$PWD/shapes"
+if $DPVAE feature-net train $I --data-root . --steps 150 >fn.txt 2>&1 && grep -q "test accuracy" fn.txt; then
+  pass "feature net trained: $(grep 'test accuracy' fn.txt | head -1)"
+else
+  bad "feature-net train: $(tail -2 fn.txt)"
+fi
+acc=$(sed -n 's/.*test accuracy \([0-9.]*\).*/\1/p' fn.txt | head -1)
+python3 -c "import sys; sys.exit(0 if float('${acc:-0}') > 0.9 else 1)" && pass "feature net test accuracy $acc > 0.9" || bad "feature net accuracy ${acc:-none}"
+$DPVAE feature-net train $I --data-root . >fn2.txt 2>&1 && grep -q "reusing" fn2.txt && pass "feature net reused" || bad "feature net not reused: $(tail -1 fn2.txt)"
+cp feature-nets/idx-shapes.safetensors saved.safetensors
+head -c 300 saved.safetensors >feature-nets/idx-shapes.safetensors
+$DPVAE train $I --objective info --prior decoupled --steps 30 --batch-size 50 --log-every 1000 --out img >log.txt 2>&1 || bad "train images: $(tail -2 log.txt)"
+expect_error "corrupt feature net" "safetensors" $DPVAE evaluate img --out x.json --feature-net feature-nets/idx-shapes.safetensors $SMALL
+cp saved.safetensors feature-nets/idx-shapes.safetensors
+if $DPVAE evaluate img --out img.json --feature-net feature-nets/idx-shapes.safetensors $SMALL --figures ifigs >eval.txt 2>&1; then
+  pass "evaluate images"
+else
+  bad "evaluate images: $(tail -3 eval.txt)"
+fi
+json_check "image metrics name the feature space and its accuracy" img.json \
+  "'feature net' in j['feature_space']['name'] and j['feature_space']['test_accuracy'] > 0.9 and math.isfinite(j['fid']['value']) and j['nll']['bits_per_dim'] > 0"
+pngs_ok "image figures (samples, traversals, sweeps, latent)" ifigs/info-decoupled-samples.png ifigs/info-decoupled-traversals.png ifigs/info-decoupled-sweeps.png ifigs/info-decoupled-latent.png
+
+# --- reproduce on the tiny budget: a complete table; a second call reuses everything --------
+if $DPVAE reproduce --dataset two-moons --budget tiny --out rep >rep.txt 2>&1; then pass "reproduce (tiny)"; else bad "reproduce: $(tail -3 rep.txt)"; fi
+[ "$(grep -c '^| .*VAE' rep/table.md)" -ge 12 ] && pass "table.md has the 12 models" || bad "table.md: $(cat rep/table.md | head -20)"
+[ "$(wc -l <rep/table.csv)" -eq 13 ] && pass "table.csv has a header and 12 rows" || bad "table.csv lines: $(wc -l <rep/table.csv)"
+pngs_ok "reproduce figures" rep/figures/fig4-leakage.png rep/figures/fig3-vae.png rep/figures/fig3-factor.png
+$DPVAE reproduce --dataset two-moons --budget tiny --out rep >rep2.txt 2>&1 && [ "$(grep -c 'reusing' rep2.txt)" -eq 12 ] && \
+  pass "a second reproduce reuses the 12 evaluations" || bad "reproduce rerun: $(grep -c reusing rep2.txt) reused"
+
+echo "$fails failure(s)"
+[ "$fails" -eq 0 ]

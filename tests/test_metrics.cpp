@@ -1,0 +1,477 @@
+// Metrics of SPEC.md "Sampling" and "Metrics", and the representation measures: each
+// checked against the golden values, a closed form or brute force.
+#include <dpvae/dpvae.hpp>
+#include <dpvae/evaluation.hpp>
+
+#include "gradcheck.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+#include <tbb/global_control.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace dpvae;
+using dpvae::test::normal_matrix;
+using json = nlohmann::json;
+
+namespace {
+
+const json& golden() {
+  static const json j = [] {
+    std::ifstream in(DPVAE_GOLDEN_PATH);
+    REQUIRE_MESSAGE(in, "cannot open " DPVAE_GOLDEN_PATH);
+    return json::parse(in);
+  }();
+  return j;
+}
+Matrix<double> mat(const json& j) {
+  Matrix<double> m(static_cast<Index>(j.size()), static_cast<Index>(j[0].size()));
+  for (Index i = 0; i < m.rows(); ++i)
+    for (Index k = 0; k < m.cols(); ++k) m(i, k) = j[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)].get<double>();
+  return m;
+}
+
+/// Brute-force log q(z): the mixture density summed term by term in long double.
+double brute_log_q(const Matrix<double>& mu, const Matrix<double>& lv, const Matrix<double>& z, Index q) {
+  long double s = 0;
+  for (Index i = 0; i < mu.rows(); ++i) {
+    long double l = 0;
+    for (Index k = 0; k < mu.cols(); ++k) {
+      const long double d = z(q, k) - mu(i, k);
+      l += -0.5L * (static_cast<long double>(kLog2Pi) + lv(i, k) + d * d / std::exp(static_cast<long double>(lv(i, k))));
+    }
+    s += std::exp(l);
+  }
+  return static_cast<double>(std::log(s / static_cast<long double>(mu.rows())));
+}
+
+GaussianFit fit_of(Vector<double> mean, Matrix<double> cov) {
+  GaussianFit g;
+  g.mean = std::move(mean);
+  g.covariance = std::move(cov);
+  g.count = 2;
+  return g;
+}
+
+}  // namespace
+
+namespace {
+/// SPEC.md's FID evaluated in long double (64-bit mantissa): the unbiased fits, C1^{1/2} from a
+/// symmetric eigensolver, the eigenvalues of C1^{1/2} C2 C1^{1/2}; eigenvalues below 1e-15
+/// (zero in exact arithmetic: a feature that is a combination of others) count as 0.
+double fid_long_double(const Matrix<double>& a, const Matrix<double>& b) {
+  using L = long double;
+  using M = Eigen::Matrix<L, Eigen::Dynamic, Eigen::Dynamic>;
+  auto fit = [](const Matrix<double>& x) {
+    const M xl = x.cast<L>();
+    const Eigen::Matrix<L, Eigen::Dynamic, 1> m = xl.colwise().mean().transpose();
+    const M c = xl.rowwise() - m.transpose();
+    return std::pair{m, M(c.transpose() * c / static_cast<L>(x.rows() - 1))};
+  };
+  auto clamp = [](Eigen::Matrix<L, Eigen::Dynamic, 1> ev) {
+    for (Index i = 0; i < ev.size(); ++i) ev(i) = ev(i) < 1e-15L ? 0 : ev(i);
+    return ev;
+  };
+  const auto [m1, c1] = fit(a);
+  const auto [m2, c2] = fit(b);
+  Eigen::SelfAdjointEigenSolver<M> e1(c1);
+  const M s1 = e1.eigenvectors() * clamp(e1.eigenvalues()).cwiseSqrt().asDiagonal() * e1.eigenvectors().transpose();
+  Eigen::SelfAdjointEigenSolver<M> e2(M(s1 * c2 * s1));
+  const L tr = clamp(e2.eigenvalues()).cwiseSqrt().sum();
+  return static_cast<double>((m1 - m2).squaredNorm() + c1.trace() + c2.trace() - 2 * tr);
+}
+}  // namespace
+
+TEST_CASE("FID matches the golden values and a long-double evaluation, including the near-singular case") {
+  const auto& cases = golden()["fid"];
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& c = cases[i];
+    const Matrix<double> a = mat(c["features_real"]), b = mat(c["features_generated"]);
+    const double want = c["fid"].get<double>();
+    const double got = frechet_distance(fit_gaussian(a), fit_gaussian(b));
+    // An independent high-precision evaluation of the same formula: 1e-9 relative.
+    const double exact = fid_long_double(a, b);
+    CHECK(std::abs(got - exact) <= 1e-9 * std::abs(exact));
+    if (i == 0) {
+      CHECK(std::abs(got - want) <= 1e-9 * std::abs(want));
+    } else {
+      // The near-singular case: one covariance is singular in exact arithmetic (computed
+      // eigenvalue 9e-17). Our value agrees with the long-double evaluation to ~1e-11; the
+      // golden value is 5.0e-8 (4.2e-9 relative) lower, the size of √ε noise that an
+      // unclamped square root of the zero eigenvalue adds. The disagreement is reported in
+      // the closing note of issue 4; this guard only catches a gross departure from it.
+      CHECK(std::abs(got - want) <= 1e-8 * std::abs(want));
+      MESSAGE("golden near-singular FID " << want << ", ours " << got << ", long double " << exact);
+    }
+    // float features: the 1e-4 tolerance of golden/README.md
+    const double got_f = frechet_distance(fit_gaussian(Matrix<float>(a.cast<float>())), fit_gaussian(Matrix<float>(b.cast<float>())));
+    CHECK(std::abs(got_f - want) <= 1e-4 * std::abs(want));
+  }
+}
+
+TEST_CASE("the Fréchet distance matches the closed form for two known Gaussians") {
+  // For 2 × 2 SPD C1, C2: Tr((C1 C2)^{1/2}) = sqrt(tr(C1 C2) + 2 sqrt(det C1 det C2)).
+  Rng rng(3);
+  for (int trial = 0; trial < 20; ++trial) {
+    Matrix<double> a = normal_matrix(2, 2, rng), b = normal_matrix(2, 2, rng);
+    Matrix<double> c1 = a * a.transpose(), c2 = b * b.transpose();
+    if (trial == 0) c1 = (Matrix<double>(2, 2) << 1.0, 1.0, 1.0, 1.0 + 1e-12).finished();  // near-singular
+    if (trial == 1) c2 = (Matrix<double>(2, 2) << 4.0, 2.0, 2.0, 1.0).finished();          // singular
+    const Vector<double> m1 = normal_matrix(2, 1, rng), m2 = normal_matrix(2, 1, rng);
+    const double tr = std::sqrt((c1 * c2).trace() + 2 * std::sqrt(std::max(0.0, c1.determinant() * c2.determinant())));
+    const double want = (m1 - m2).squaredNorm() + c1.trace() + c2.trace() - 2 * tr;
+    const double got = frechet_distance(fit_of(m1, c1), fit_of(m2, c2));
+    CHECK(got == doctest::Approx(want).epsilon(1e-7).scale(1.0));
+  }
+  // Diagonal (commuting) covariances in 50 dimensions: Tr sqrt(C1 C2) = Σ sqrt(a_i b_i).
+  Vector<double> a(50), b(50);
+  for (Index i = 0; i < 50; ++i) a(i) = 0.1 + rng.uniform(), b(i) = 1e-9 + 2 * rng.uniform();
+  const double want = a.sum() + b.sum() - 2 * (a.array() * b.array()).sqrt().sum();
+  CHECK(frechet_distance(fit_of(Vector<double>::Zero(50), Matrix<double>(a.asDiagonal())),
+                         fit_of(Vector<double>::Zero(50), Matrix<double>(b.asDiagonal()))) ==
+        doctest::Approx(want).epsilon(1e-9));
+}
+
+TEST_CASE("FID of a set with itself is 0 for any batch size and thread count") {
+  Rng rng(5);
+  Matrix<float> images = normal_matrix(3000, 20, rng).cast<float>();
+  // A nonlinear "feature network": tanh of a fixed random projection.
+  const Matrix<float> proj = normal_matrix(20, 16, rng, 0.3).cast<float>();
+  // Row by row in a fixed order, so a row's features do not depend on its batch.
+  auto extractor = [&](const Matrix<float>& x) -> Matrix<float> {
+    Matrix<float> f(x.rows(), proj.cols());
+    for (Index i = 0; i < x.rows(); ++i)
+      for (Index j = 0; j < proj.cols(); ++j) {
+        float acc = 0;
+        for (Index k = 0; k < x.cols(); ++k) acc += x(i, k) * proj(k, j);
+        f(i, j) = std::tanh(acc);
+      }
+    return f;
+  };
+  CHECK(fid(extractor, images, images, 100) == doctest::Approx(0.0).scale(1.0).epsilon(1e-9));
+  Matrix<float> other = images;
+  other.array() += 0.5f;
+  const double base = fid(extractor, images, other, 500);
+  CHECK(base > 0.1);
+  for (Index batch : {1, 37, 3000}) CHECK(fid(extractor, images, other, batch) == base);
+  {
+    tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+    CHECK(fid(extractor, images, other, 500) == base);
+  }
+}
+
+TEST_CASE("the aggregate posterior matches the golden values and brute force, for any chunking and threads") {
+  const auto& g = golden()["aggregate_posterior"];
+  const Matrix<double> mu = mat(g["mu"]), lv = mat(g["logvar"]), q = mat(g["query"]);
+  const AggregatePosterior agg(mu, lv);
+  const Vector<double> lq = agg.log_prob(q);
+  for (Index i = 0; i < q.rows(); ++i) {
+    const double want = g["log_q"][static_cast<std::size_t>(i)].get<double>();
+    CHECK(std::abs(lq(i) - want) <= 1e-9 * std::max(1.0, std::abs(want)));
+  }
+  Rng rng(7);
+  const Matrix<double> m2 = normal_matrix(300, 3, rng, 2.0), l2 = normal_matrix(300, 3, rng, 1.5);
+  const Matrix<double> z = normal_matrix(100, 3, rng, 3.0);
+  const AggregatePosterior a2(m2, l2);
+  const Vector<double> base = a2.log_prob(z);
+  for (Index i = 0; i < z.rows(); ++i) CHECK(std::abs(base(i) - brute_log_q(m2, l2, z, i)) <= 1e-10 * std::max(1.0, std::abs(base(i))));
+  for (auto [qc, cc] : {std::pair<Index, Index>{1, 1}, {7, 13}, {100, 300}, {1000, 5000}}) {
+    const Vector<double> v = a2.log_prob(z, qc, cc);
+    CHECK((v - base).cwiseAbs().maxCoeff() <= 1e-12 * base.cwiseAbs().maxCoeff());
+    if (cc == 4096 || cc >= 300) CHECK(v == a2.log_prob(z, 64, cc));  // the query chunking alone never matters
+  }
+  tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
+  CHECK(a2.log_prob(z) == base);
+}
+
+TEST_CASE("low- and high-posterior selection keeps exactly the lowest scores") {
+  Rng rng(9);
+  Vector<double> s(1000);
+  for (Index i = 0; i < s.size(); ++i) s(i) = std::floor(rng.normal() * 20);  // with ties
+  const auto idx = lowest_scores(s, 50);
+  REQUIRE(idx.size() == 50);
+  std::vector<double> sorted(s.data(), s.data() + s.size());
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 0; i < idx.size(); ++i) {
+    CHECK(s(idx[i]) == sorted[i]);
+    if (i > 0) CHECK((s(idx[i - 1]) < s(idx[i]) || (s(idx[i - 1]) == s(idx[i]) && idx[i - 1] < idx[i])));
+  }
+  // everything not kept scores at least the largest kept score
+  std::vector<bool> kept(1000, false);
+  for (Index i : idx) kept[static_cast<std::size_t>(i)] = true;
+  for (Index i = 0; i < 1000; ++i)
+    if (!kept[static_cast<std::size_t>(i)]) CHECK(s(i) >= s(idx.back()));
+  CHECK_THROWS_AS(lowest_scores(s, 1001), Error);
+}
+
+TEST_CASE("sKL: exactly 0 when q is the prior, and equal to a quadrature of both KLs otherwise") {
+  Rng rng(11);
+  // q(z) with one posterior N(0, I) is the standard normal prior by construction.
+  const AggregatePosterior q0(Matrix<double>(Matrix<double>::Zero(1, 2)), Matrix<double>(Matrix<double>::Zero(1, 2)));
+  auto log_std = [](const Matrix<double>& z) { return log_standard_normal(z); };
+  const auto s0 = symmetric_kl(q0, log_std, q0.sample(5000, rng), normal_matrix(5000, 2, rng));
+  CHECK(std::abs(s0.value()) < 1e-12);
+  // A two-component q against N(0, I): compare with a 2-D grid quadrature.
+  Matrix<double> mu(2, 2), lv(2, 2);
+  mu << -1.0, 0.5, 1.2, -0.3;
+  lv << -1.0, -0.5, -0.7, -1.2;
+  const AggregatePosterior q(mu, lv);
+  const auto s = symmetric_kl(q, log_std, q.sample(20000, rng), normal_matrix(20000, 2, rng));
+  const Index g = 400;
+  const double lo = -8, h = 16.0 / g;
+  Matrix<double> grid(g * g, 2);
+  for (Index i = 0; i < g; ++i)
+    for (Index j = 0; j < g; ++j) grid(i * g + j, 0) = lo + (i + 0.5) * h, grid(i * g + j, 1) = lo + (j + 0.5) * h;
+  const Vector<double> lq = q.log_prob(grid), lp = log_standard_normal(grid);
+  const double kl_qp = (lq.array().exp() * (lq - lp).array()).sum() * h * h;
+  const double kl_pq = (lp.array().exp() * (lp - lq).array()).sum() * h * h;
+  CHECK(std::abs(s.kl_q_p.value - kl_qp) < 5 * s.kl_q_p.standard_error + 1e-3);
+  CHECK(std::abs(s.kl_p_q.value - kl_pq) < 5 * s.kl_p_q.standard_error + 1e-3);
+  CHECK(s.kl_q_p.standard_error < 0.05);
+  // The official code's 1-NN estimator agrees with the closed form for two Gaussians.
+  Matrix<double> x = normal_matrix(4000, 2, rng), y = normal_matrix(4000, 2, rng);
+  y.col(0).array() += 1.0;  // KL(N(0, I) ‖ N((1, 0), I)) = 0.5
+  CHECK(knn_kl(x, y) == doctest::Approx(0.5).epsilon(0.2));
+}
+
+namespace {
+/// z ~ N(0, I_d), x | z ~ N(W z + b, s² I_D): p(x) = N(x; b, W Wᵀ + s² I) in closed form, and
+/// the exact posterior is Gaussian with covariance (I + WᵀW/s²)⁻¹ (diagonal when W has
+/// orthogonal columns, which the test arranges so the diagonal-Gaussian proposal can be exact).
+struct LinearGaussian {
+  Matrix<double> w;
+  Vector<double> b;
+  double s2 = 0.25;
+  double inflate = 1.0;  // proposal variance × inflate
+  Matrix<double> post_cov() const {
+    return (Matrix<double>::Identity(w.cols(), w.cols()) + w.transpose() * w / s2).inverse();
+  }
+  std::pair<Matrix<float>, Matrix<float>> encode(const Matrix<float>& x) const {
+    const Matrix<double> c = post_cov();
+    const Matrix<double> mean = ((x.cast<double>().rowwise() - b.transpose()) * w / s2) * c;
+    Matrix<float> lv(x.rows(), w.cols());
+    for (Index k = 0; k < w.cols(); ++k) lv.col(k).setConstant(static_cast<float>(std::log(c(k, k) * inflate)));
+    return {mean.cast<float>(), lv};
+  }
+  Vector<double> log_likelihood(const Matrix<float>& x, const Matrix<float>& z) const {
+    Matrix<double> r = x.cast<double>() - ((z.cast<double>() * w.transpose()).rowwise() + b.transpose());
+    return (-0.5 * (r.array().square().rowwise().sum() / s2 + static_cast<double>(x.cols()) * (kLog2Pi + std::log(s2)))).matrix();
+  }
+  Vector<double> log_prior(const Matrix<float>& z) const { return log_standard_normal(z); }
+  double exact(const Vector<double>& x) const {
+    const Matrix<double> cov = w * w.transpose() + s2 * Matrix<double>::Identity(w.rows(), w.rows());
+    Eigen::LLT<Eigen::MatrixXd> llt{Eigen::MatrixXd(cov)};
+    const Eigen::VectorXd r = x - b;
+    const Eigen::VectorXd sol = llt.matrixL().solve(r);
+    const double logdet = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
+    return -0.5 * (sol.squaredNorm() + logdet + static_cast<double>(x.size()) * kLog2Pi);
+  }
+};
+}  // namespace
+
+TEST_CASE("importance-sampled NLL equals the exact log-likelihood of a linear-Gaussian model") {
+  Rng rng(13);
+  LinearGaussian m;
+  // orthogonal columns: the exact posterior covariance is diagonal
+  Eigen::HouseholderQR<Eigen::MatrixXd> qr(Eigen::MatrixXd(normal_matrix(6, 3, rng)));
+  const Eigen::MatrixXd qm = qr.householderQ() * Eigen::MatrixXd::Identity(6, 3);
+  m.w = qm * Eigen::Vector3d(1.5, 0.8, 0.3).asDiagonal();
+  m.b = normal_matrix(6, 1, rng);
+  Matrix<float> x(20, 6);
+  for (Index i = 0; i < x.rows(); ++i) {
+    const Vector<double> z = normal_matrix(3, 1, rng);
+    x.row(i) = (m.w * z + m.b + 0.5 * Vector<double>(normal_matrix(6, 1, rng))).cast<float>().transpose();
+  }
+  // The exact posterior as proposal: every importance weight equals p(x), for any K.
+  const Vector<double> ll1 = importance_sampled_log_likelihood(m, x, 1, rng);
+  const Vector<double> ll = importance_sampled_log_likelihood(m, x, 64, rng);
+  for (Index i = 0; i < x.rows(); ++i) {
+    const double want = m.exact(x.row(i).cast<double>().transpose());
+    CHECK(ll1(i) == doctest::Approx(want).epsilon(1e-5));
+    CHECK(ll(i) == doctest::Approx(want).epsilon(1e-5));
+  }
+  // An inflated proposal: unbiased in p(x), converging in log p(x) as K grows.
+  m.inflate = 3.0;
+  Index count = 0;
+  const Vector<double> ll_big = importance_sampled_log_likelihood(m, x, 4000, rng, [&](Index done) { count = done; });
+  CHECK(count == x.rows());
+  const Vector<double> ll_small = importance_sampled_log_likelihood(m, x, 2, rng);
+  double err_big = 0, err_small = 0;
+  for (Index i = 0; i < x.rows(); ++i) {
+    const double want = m.exact(x.row(i).cast<double>().transpose());
+    err_big = std::max(err_big, std::abs(ll_big(i) - want));
+    err_small += (want - ll_small(i)) / static_cast<double>(x.rows());  // Jensen: biased low for small K
+    CHECK(ll_big(i) == doctest::Approx(want).epsilon(0.01).scale(1.0));
+  }
+  CHECK(err_big < 0.05);
+  CHECK(err_small > 0);
+}
+
+TEST_CASE("a model's log p(x|z) and log p(z) are the likelihood and prior densities") {
+  ModelConfig c;
+  c.architecture = Architecture::mlp(2, 2);
+  c.likelihood = Likelihood::gaussian(3.0);
+  DpVae<Vae, Coupling<2>> model(c);
+  Rng rng(2);
+  const Matrix<float> x = normal_matrix(5, 2, rng).cast<float>(), z = normal_matrix(5, 2, rng).cast<float>();
+  const Matrix<float> mean = model.decode(z);
+  const Vector<double> ll = model.log_likelihood(x, z);
+  const double var = 1.0 / 6.0;  // σ² = 1/(2w)
+  for (Index i = 0; i < 5; ++i) {
+    const double want = -0.5 * ((x.row(i) - mean.row(i)).cast<double>().squaredNorm() / var + 2 * (kLog2Pi + std::log(var)));
+    CHECK(ll(i) == doctest::Approx(want).epsilon(1e-5));
+  }
+  CHECK((model.log_prior(z) - model.prior().log_prob(z).cast<double>()).cwiseAbs().maxCoeff() == 0.0);
+}
+
+TEST_CASE("the leakage curve: regions nest, fractions grow with τ, scores are the region means") {
+  Rng rng(17);
+  const Index n = 3000;
+  Vector<double> lg(n), lq(n), lp(n);
+  for (Index i = 0; i < n; ++i) lg(i) = -60 * rng.uniform(), lq(i) = rng.normal(), lp(i) = rng.normal() - 1;
+  const auto taus = official_leakage_thresholds();
+  const auto curve = leakage_curve(lg, lq, lp, taus);
+  REQUIRE(curve.size() == taus.size());
+  for (std::size_t t = 0; t < curve.size(); ++t) {
+    double sum = 0;
+    Index cnt = 0;
+    for (Index i = 0; i < n; ++i)
+      if (lg(i) < taus[t]) sum += lq(i) - lp(i), ++cnt;
+    CHECK(curve[t].count == cnt);
+    if (cnt > 0) CHECK(curve[t].score == doctest::Approx(sum / static_cast<double>(cnt)));
+    else CHECK(std::isnan(curve[t].score));
+    if (t > 0) {
+      CHECK(curve[t].fraction >= curve[t - 1].fraction);
+      CHECK(curve[t].count >= curve[t - 1].count);
+    }
+  }
+  CHECK(curve.front().count == 0);  // τ = −90 lies below every sample
+  CHECK(curve.back().fraction > 0.95);
+}
+
+TEST_CASE("linear probe: exact gradient, separable data solved, random labels at chance") {
+  Rng rng(19);
+  Matrix<double> x = normal_matrix(40, 3, rng), w = normal_matrix(3, 4, rng);
+  Vector<double> b = normal_matrix(4, 1, rng);
+  std::vector<int> y(40);
+  for (auto& v : y) v = static_cast<int>(rng.below(4));
+  Matrix<double> dw;
+  Vector<double> db;
+  std::vector<double> params(w.data(), w.data() + w.size());
+  params.insert(params.end(), b.data(), b.data() + b.size());
+  auto unpack = [&] {
+    w = Eigen::Map<Matrix<double>>(params.data(), 3, 4);
+    b = Eigen::Map<Vector<double>>(params.data() + 12, 4);
+  };
+  std::vector<double> none;
+  const auto r = dpvae::test::check_gradients(
+      params, none,
+      [&] {
+        unpack();
+        Matrix<double> a;
+        Vector<double> c;
+        return softmax_regression_loss(x, y, w, b, 0.3, a, c);
+      },
+      [&](std::span<double> dp, std::span<double>) {
+        unpack();
+        softmax_regression_loss(x, y, w, b, 0.3, dw, db);
+        for (Index i = 0; i < 12; ++i) dp[static_cast<std::size_t>(i)] += dw.data()[i];
+        for (Index i = 0; i < 4; ++i) dp[static_cast<std::size_t>(12 + i)] += db(i);
+      });
+  CHECK(r.max_error < 1e-7);
+  // Three well-separated Gaussian classes in 2-D.
+  auto blobs = [&](Index n, std::vector<int>& labels) {
+    Matrix<float> p(n, 2);
+    labels.resize(static_cast<std::size_t>(n));
+    for (Index i = 0; i < n; ++i) {
+      const int c = static_cast<int>(i % 3);
+      labels[static_cast<std::size_t>(i)] = c;
+      p(i, 0) = static_cast<float>(5.0 * std::cos(2.1 * c) + 0.3 * rng.normal());
+      p(i, 1) = static_cast<float>(5.0 * std::sin(2.1 * c) + 0.3 * rng.normal());
+    }
+    return p;
+  };
+  std::vector<int> ytr, yte;
+  const Matrix<float> xtr = blobs(600, ytr), xte = blobs(300, yte);
+  const auto good = linear_probe(xtr, ytr, xte, yte);
+  CHECK(good.test_accuracy == 1.0);
+  std::vector<int> noise(600), noise_te(300);
+  for (auto& v : noise) v = static_cast<int>(rng.below(3));
+  for (auto& v : noise_te) v = static_cast<int>(rng.below(3));
+  const auto bad = linear_probe(xtr, noise, xte, noise_te);
+  CHECK(bad.test_accuracy < 0.45);
+}
+
+TEST_CASE("mutual information and MIG against brute-force cases") {
+  Rng rng(23);
+  std::vector<int> a(4000), b(4000), c(4000);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<int>(rng.below(4)), b[i] = static_cast<int>(rng.below(4)), c[i] = a[i] / 2;
+  CHECK(discrete_mutual_information(a, a) == doctest::Approx(discrete_entropy(a)));
+  CHECK(discrete_entropy(a) == doctest::Approx(std::log(4.0)).epsilon(0.01));
+  CHECK(discrete_mutual_information(a, b) < 0.01);
+  CHECK(discrete_mutual_information(a, c) == doctest::Approx(discrete_entropy(c)));  // c is a function of a
+  // Codes that are the factors themselves: MIG = 1; noise codes: MIG ≈ 0.
+  const Index n = 4000;
+  std::vector<int> f1(static_cast<std::size_t>(n)), f2(static_cast<std::size_t>(n));
+  Matrix<double> codes(n, 3), noise = normal_matrix(n, 3, rng);
+  for (Index i = 0; i < n; ++i) {
+    f1[static_cast<std::size_t>(i)] = static_cast<int>(rng.below(20));
+    f2[static_cast<std::size_t>(i)] = static_cast<int>(rng.below(20));
+    codes(i, 0) = f1[static_cast<std::size_t>(i)] + 0.01 * rng.uniform();
+    codes(i, 1) = rng.normal();
+    codes(i, 2) = f2[static_cast<std::size_t>(i)] + 0.01 * rng.uniform();
+  }
+  codes(0, 0) = 0, codes(1, 0) = 20;  // exact range so that the 20 bins are the 20 values
+  f1[0] = 0, f1[1] = 19;
+  codes(0, 2) = 0, codes(1, 2) = 20;
+  f2[0] = 0, f2[1] = 19;
+  const auto good = mutual_information_gap(codes, {f1, f2});
+  CHECK(good.mig > 0.95);
+  const auto bad = mutual_information_gap(noise, {f1, f2});
+  CHECK(bad.mig < 0.05);
+}
+
+TEST_CASE("feature net: exact gradient, learns a separable task, save/load round trip and foreign files refused") {
+  FeatureNetConfig c;
+  c.height = 8, c.width = 8, c.channels = 1, c.data_dim = 64, c.classes = 3, c.features = 6, c.dataset = "test";
+  FeatureNet<double> net(c, 3);
+  Rng rng(29);
+  const Matrix<double> x = normal_matrix(5, 64, rng);
+  const std::vector<int> y{0, 2, 1, 1, 0};
+  auto p = net.parameters();
+  std::vector<double> none;
+  const auto r = dpvae::test::check_gradients(
+      p, none, [&] { return net.loss_and_gradients(x, y); },
+      [&](std::span<double> dp, std::span<double>) {
+        net.loss_and_gradients(x, y);
+        for (std::size_t i = 0; i < dp.size(); ++i) dp[i] += net.gradients()[i];
+      });
+  CHECK(r.max_error < 1e-6);
+
+  FeatureNetConfig v;
+  v.data_dim = 2, v.classes = 2, v.features = 8, v.dataset = "blobs";
+  FeatureNet<float> fnet(v, 1);
+  Matrix<float> pts(400, 2);
+  std::vector<int> labels(400);
+  for (Index i = 0; i < 400; ++i) {
+    labels[static_cast<std::size_t>(i)] = static_cast<int>(i % 2);
+    pts(i, 0) = static_cast<float>((i % 2 ? 2.0 : -2.0) + 0.5 * rng.normal());
+    pts(i, 1) = static_cast<float>(rng.normal());
+  }
+  for (int s = 0; s < 300; ++s) fnet.train_step(pts, labels);
+  CHECK(fnet.accuracy(pts, labels) > 0.97);
+  const auto dir = std::filesystem::temp_directory_path() / "dpvae_test_feature_net";
+  std::filesystem::create_directories(dir);
+  fnet.save(dir / "f.safetensors", {{"test_accuracy", "1"}});
+  FeatureNet<float> loaded(v, 99);
+  const auto meta = loaded.load(dir / "f.safetensors");
+  CHECK(meta.at("test_accuracy") == "1");
+  CHECK(loaded.features(pts) == fnet.features(pts));
+  FeatureNetConfig other = v;
+  other.dataset = "moons";
+  FeatureNet<float> wrong(other, 1);
+  CHECK_THROWS_AS(wrong.load(dir / "f.safetensors"), Error);
+  std::filesystem::remove_all(dir);
+}
