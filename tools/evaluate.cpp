@@ -295,7 +295,15 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
   auto t = Clock::now();
   const Index m_count = o.posteriors > 0 ? std::min<Index>(o.posteriors, d.train.rows()) : d.train.rows();
   progress_line("encoding " + std::to_string(m_count) + " training points for q(z)");
-  const AggregatePosterior q = aggregate_posterior(m, d, m_count, o.seed);
+  // Every training point's posterior (the probe needs the means of all of them).
+  const auto [mu_train, lv_train] = encode_all(m, d.train);
+  const AggregatePosterior q = [&] {
+    if (m_count >= d.train.rows()) return AggregatePosterior(mu_train, lv_train);
+    Rng srng(o.seed ^ 0xA66E6A7Eull);
+    auto perm = srng.permutation(d.train.rows());
+    std::vector<Index> idx(perm.begin(), perm.begin() + m_count);
+    return AggregatePosterior(rows_of(mu_train, idx), rows_of(lv_train, idx));
+  }();
   timing["aggregate_posterior"] = seconds_since(t);
 
   // Random and low-posterior samples; FID and FID(LP).
@@ -375,7 +383,7 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
   t = Clock::now();
   if (!d.train_labels.empty() && !d.test_labels.empty()) {
     progress_line("linear probe on the mean encodings");
-    const Matrix<float> mu_train = encode_all(m, d.train).first, mu_test = encode_all(m, d.test).first;
+    const Matrix<float> mu_test = encode_all(m, d.test).first;
     const ProbeResult pr = linear_probe(mu_train, d.train_labels, mu_test, d.test_labels);
     j["probe"] = {{"train_accuracy", pr.train_accuracy}, {"test_accuracy", pr.test_accuracy}, {"classes", pr.classes},
                   {"features", "posterior means"}};
