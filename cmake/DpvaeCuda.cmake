@@ -8,6 +8,13 @@ option(DPVAE_CUDA "Build the CUDA backend (dpvae::cuda) when a CUDA toolkit is f
 set(DPVAE_HAS_CUDA OFF)
 if(DPVAE_CUDA)
   include(CheckLanguage)
+  # The toolkit's default location, when nvcc is not on PATH.
+  if(NOT DEFINED CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS /usr/local/cuda/bin/nvcc)
+    find_program(DPVAE_NVCC nvcc)
+    if(NOT DPVAE_NVCC)
+      set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+    endif()
+  endif()
   if(NOT DEFINED CMAKE_CUDA_HOST_COMPILER AND NOT DEFINED ENV{CUDAHOSTCXX})
     set(CMAKE_CUDA_HOST_COMPILER "${CMAKE_CXX_COMPILER}")
   endif()

@@ -32,6 +32,7 @@ struct Result {
   std::string backend, prior;
   double median_ms = 0, min_ms = 0;
   int steps = 0;
+  double ops_per_step = 0, mb_per_step = 0;  // CUDA: backend calls and MB staged per step
 };
 
 template <class M>
@@ -44,13 +45,16 @@ Result time_steps(const char* backend, const char* prior, int warmup, int steps)
   for (dpvae::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.uniform());
   for (int i = 0; i < warmup; ++i) model.train_step(x);
   std::vector<double> ms;
+  dpvae::Cuda::reset_stats();
   for (int i = 0; i < steps; ++i) {
     const auto t0 = Clock::now();
     model.train_step(x);  // every backend call is synchronous: the step is done here
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
+  const auto st = dpvae::Cuda::stats();
   std::sort(ms.begin(), ms.end());
-  return {backend, prior, ms[ms.size() / 2], ms.front(), steps};
+  return {backend, prior, ms[ms.size() / 2], ms.front(), steps, static_cast<double>(st.operations) / steps,
+          static_cast<double>(st.bytes_to_device + st.bytes_to_host) / 1e6 / steps};
 }
 
 /// Float GEMM rate (GFLOP/s) of cuBLAS on n × n device-resident buffers.
@@ -133,11 +137,12 @@ int main(int argc, char** argv) {
        << "median of " << steps << " steps after " << warmup << " warm-up steps.\n\n"
        << "Device: " << device << "; CPU backend: " << threads << " TBB threads.\n"
        << "CUDA backend: operands staged host → device → host per operation (include/dpvae/cuda.hpp).\n\n"
-       << "| backend | prior | ms/step (median) | ms/step (min) | steps/s |\n|---|---|---:|---:|---:|\n";
+       << "| backend | prior | ms/step (median) | ms/step (min) | steps/s | GPU ops/step | MB staged/step |\n"
+       << "|---|---|---:|---:|---:|---:|---:|\n";
     char line[256];
     for (const auto& x : r) {
-      std::snprintf(line, sizeof line, "| %s | %s | %.3f | %.3f | %.1f |\n", x.backend.c_str(), x.prior.c_str(),
-                    x.median_ms, x.min_ms, 1000.0 / x.median_ms);
+      std::snprintf(line, sizeof line, "| %s | %s | %.3f | %.3f | %.1f | %.0f | %.1f |\n", x.backend.c_str(),
+                    x.prior.c_str(), x.median_ms, x.min_ms, 1000.0 / x.median_ms, x.ops_per_step, x.mb_per_step);
       md << line;
     }
     std::snprintf(line, sizeof line,
@@ -150,7 +155,8 @@ int main(int argc, char** argv) {
        << "  \"steps\": " << steps << ",\n  \"device_sgemm_4096_gflops\": " << gflops << ",\n  \"results\": [\n";
     for (std::size_t i = 0; i < r.size(); ++i)
       js << "    {\"backend\": \"" << r[i].backend << "\", \"prior\": \"" << r[i].prior
-         << "\", \"median_ms\": " << r[i].median_ms << ", \"min_ms\": " << r[i].min_ms << "}"
+         << "\", \"median_ms\": " << r[i].median_ms << ", \"min_ms\": " << r[i].min_ms
+         << ", \"gpu_ops_per_step\": " << r[i].ops_per_step << ", \"mb_staged_per_step\": " << r[i].mb_per_step << "}"
          << (i + 1 < r.size() ? ",\n" : "\n");
     js << "  ]\n}\n";
     std::cout << md.str();

@@ -77,6 +77,15 @@ struct Cuda {
   static void fill_normal(std::uint64_t seed, std::uint64_t stream, Index count, float* out);
   static void fill_normal(std::uint64_t seed, std::uint64_t stream, Index count, double* out);
 
+  // --- transfer accounting --------------------------------------------------------------
+  /// Counters of the calling thread since its last reset_stats(): backend operations run,
+  /// and bytes staged host → device and device → host (0 for device-resident operands).
+  struct Stats {
+    std::uint64_t operations = 0, bytes_to_device = 0, bytes_to_host = 0;
+  };
+  static Stats stats();
+  static void reset_stats();
+
   // --- device management ----------------------------------------------------------------
   /// Number of usable CUDA devices (0 when there is none or no driver), and the reason
   /// when there is none ("" otherwise).

@@ -82,6 +82,8 @@ class Context {
   std::array<Slot, kSlots> slots_{};
 };
 
+thread_local Cuda::Stats tls_stats;
+
 /// True when the device can use `p` in place (device or managed memory).
 bool device_accessible(const void* p) {
   cudaPointerAttributes a{};
@@ -107,6 +109,7 @@ class Staging {
     if (count == 0 || device_accessible(p)) return p;
     T* d = static_cast<T*>(ctx_.workspace(next_++, count * sizeof(T)));
     check(cudaMemcpyAsync(d, p, count * sizeof(T), cudaMemcpyHostToDevice, ctx_.stream()), "copy to device");
+    tls_stats.bytes_to_device += count * sizeof(T);
     return d;
   }
   /// An output; `read` when its old contents are used (accumulation, strided rows).
@@ -114,8 +117,10 @@ class Staging {
   T* out(T* p, std::size_t count, bool read) {
     if (count == 0 || device_accessible(p)) return p;
     T* d = static_cast<T*>(ctx_.workspace(next_++, count * sizeof(T)));
-    if (read)
+    if (read) {
       check(cudaMemcpyAsync(d, p, count * sizeof(T), cudaMemcpyHostToDevice, ctx_.stream()), "copy to device");
+      tls_stats.bytes_to_device += count * sizeof(T);
+    }
     outs_.push_back({p, d, count * sizeof(T)});
     return d;
   }
@@ -125,9 +130,12 @@ class Staging {
     return static_cast<T*>(ctx_.workspace(Context::kSlots - 1, std::max<std::size_t>(count, 1) * sizeof(T)));
   }
   void finish() {
-    for (const auto& o : outs_)
+    for (const auto& o : outs_) {
       check(cudaMemcpyAsync(o.host, o.dev, o.bytes, cudaMemcpyDeviceToHost, ctx_.stream()), "copy to host");
+      tls_stats.bytes_to_host += o.bytes;
+    }
     check(cudaStreamSynchronize(ctx_.stream()), "cudaStreamSynchronize");
+    ++tls_stats.operations;
   }
 
  private:
@@ -298,6 +306,9 @@ void Cuda::fill_normal(std::uint64_t seed, std::uint64_t stream, Index count, fl
 void Cuda::fill_normal(std::uint64_t seed, std::uint64_t stream, Index count, double* out) {
   fill_normal_impl(seed, stream, count, out);
 }
+
+Cuda::Stats Cuda::stats() { return tls_stats; }
+void Cuda::reset_stats() { tls_stats = {}; }
 
 std::pair<int, std::string> Cuda::device_count() {
   int count = 0;
