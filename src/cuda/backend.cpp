@@ -69,13 +69,23 @@ class Context {
     void* ptr = nullptr;
     std::size_t bytes = 0;
   };
+  // All or nothing: a failure leaves the context uninitialised, to be retried by the next call.
   void init() {
     const auto [count, why] = Cuda::device_count();
     if (count == 0) throw Error("CUDA backend: " + why);
-    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-    check_blas(cublasCreate(&blas_), "cublasCreate");
-    check_blas(cublasSetStream(blas_, stream_), "cublasSetStream");
-    check_blas(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");  // no TF32
+    cudaStream_t stream = nullptr;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    cublasHandle_t blas = nullptr;
+    cublasStatus_t st = cublasCreate(&blas);
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasSetStream(blas, stream);
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH);  // no TF32
+    if (st != CUBLAS_STATUS_SUCCESS) {
+      if (blas) cublasDestroy(blas);
+      cudaStreamDestroy(stream);
+      check_blas(st, "cublasCreate");
+    }
+    stream_ = stream;
+    blas_ = blas;
   }
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;

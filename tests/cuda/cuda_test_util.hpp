@@ -7,7 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <dpvae/cuda.hpp>
-#include <dpvae/dpvae.hpp>
+#include <dpvae/rng.hpp>
 
 #include <algorithm>
 #include <cmath>

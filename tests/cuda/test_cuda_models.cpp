@@ -2,6 +2,8 @@
 // against the CPU backend. Tolerances: cuda_test_util.hpp.
 #include "cuda_test_util.hpp"
 
+#include <dpvae/dpvae.hpp>
+
 using namespace dpvae::cuda_test;
 
 TEST_CASE_TEMPLATE("the MNIST encoder and decoder on Cuda match Cpu forward and backward", T, float, double) {
