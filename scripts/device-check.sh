@@ -20,6 +20,9 @@ log() { echo "[device-check $(( $(date +%s) - start ))s] $*"; }
 
 # --- tools and headers ------------------------------------------------------------------
 export PATH="/usr/local/cuda/bin:$PATH"
+if ! command -v nvcc >/dev/null 2>&1; then  # a versioned toolkit folder without the /usr/local/cuda link
+  for d in /usr/local/cuda-*/bin; do [ -x "$d/nvcc" ] && export PATH="$d:$PATH" && break; done
+fi
 missing=()
 for c in cmake g++ nvcc nvidia-smi; do command -v "$c" >/dev/null 2>&1 || missing+=("command:$c"); done
 check_header() {  # name, then candidate paths
@@ -32,7 +35,8 @@ check_header "oneTBB (libtbb-dev)" /usr/include/oneapi/tbb.h /usr/include/tbb/tb
 check_header "nlohmann-json (nlohmann-json3-dev)" /usr/include/nlohmann/json.hpp /usr/local/include/nlohmann/json.hpp
 check_header "zlib (zlib1g-dev)" /usr/include/zlib.h
 check_header "doctest (doctest-dev)" /usr/include/doctest/doctest.h /usr/local/include/doctest/doctest.h
-check_header "cuBLAS headers" /usr/local/cuda/include/cublas_v2.h /usr/include/cublas_v2.h
+nvcc_dir=$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)")
+check_header "cuBLAS headers" "$nvcc_dir/../include/cublas_v2.h" /usr/local/cuda/include/cublas_v2.h /usr/include/cublas_v2.h
 generator=()
 if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); else log "ninja not found: using Makefiles"; fi
 if [ ${#missing[@]} -gt 0 ]; then
