@@ -71,6 +71,28 @@ double device_gemm_gflops(dpvae::Index n) {
   return 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) * reps / s / 1e9;
 }
 
+/// Median microseconds of one float GEMM C (m × n) = A (m × k) Bᵀ (B: n × k, the Linear
+/// and Conv2d layout) with host operands (staged) and with device-resident operands.
+std::pair<double, double> gemm_call_us(dpvae::Index m, dpvae::Index n, dpvae::Index k) {
+  dpvae::Rng rng(2);
+  std::vector<float> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(n * k)),
+      c(static_cast<std::size_t>(m * n));
+  for (auto& v : a) v = static_cast<float>(rng.normal());
+  for (auto& v : b) v = static_cast<float>(rng.normal());
+  dpvae::DeviceBuffer<float> da(a.data(), m * k), db(b.data(), n * k), dc(m * n);
+  auto median_us = [&](float* cp, const float* ap, const float* bp) {
+    std::vector<double> us;
+    for (int i = 0; i < 53; ++i) {
+      const auto t0 = Clock::now();
+      dpvae::Cuda::gemm(false, true, m, n, k, 1.0f, ap, k, bp, k, 0.0f, cp, n);
+      if (i >= 3) us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+    std::sort(us.begin(), us.end());
+    return us[us.size() / 2];
+  };
+  return {median_us(c.data(), a.data(), b.data()), median_us(dc.data(), da.data(), db.data())};
+}
+
 void write_atomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   {
@@ -131,6 +153,9 @@ int main(int argc, char** argv) {
     r.push_back(time_steps<Model<Cuda, StandardG>>("cuda", "standard", warmup, steps));
     r.push_back(time_steps<Model<Cuda, DecoupledG>>("cuda", "decoupled", warmup, steps));
     const double gflops = device_gemm_gflops(4096);
+    // Two GEMMs of the step: the first convolution (19600 × 32 × 16) and a flow layer (100 × 64 × 2).
+    const auto conv_us = gemm_call_us(19600, 32, 16);
+    const auto flow_us = gemm_call_us(100, 64, 2);
 
     std::ostringstream md, js;
     md << "# CUDA training-step benchmark\n\nMNIST conv architecture, β-VAE-H, float, batch 100, latent 2; "
@@ -151,8 +176,16 @@ int main(int argc, char** argv) {
                   r[1].median_ms / r[0].median_ms, r[3].median_ms / r[2].median_ms, r[0].median_ms / r[2].median_ms,
                   r[1].median_ms / r[3].median_ms, gflops);
     md << line;
+    std::snprintf(line, sizeof line,
+                  "One GEMM call, staged vs device-resident operands (µs): conv1 19600×32×16: %.1f vs %.1f; "
+                  "flow layer 100×64×2: %.1f vs %.1f.\n",
+                  conv_us.first, conv_us.second, flow_us.first, flow_us.second);
+    md << line;
     js << "{\n  \"device\": \"" << device << "\",\n  \"cpu_threads\": " << threads << ",\n  \"batch\": 100,\n"
-       << "  \"steps\": " << steps << ",\n  \"device_sgemm_4096_gflops\": " << gflops << ",\n  \"results\": [\n";
+       << "  \"steps\": " << steps << ",\n  \"device_sgemm_4096_gflops\": " << gflops
+       << ",\n  \"gemm_conv1_us\": {\"staged\": " << conv_us.first << ", \"resident\": " << conv_us.second << "}"
+       << ",\n  \"gemm_flow_us\": {\"staged\": " << flow_us.first << ", \"resident\": " << flow_us.second << "}"
+       << ",\n  \"results\": [\n";
     for (std::size_t i = 0; i < r.size(); ++i)
       js << "    {\"backend\": \"" << r[i].backend << "\", \"prior\": \"" << r[i].prior
          << "\", \"median_ms\": " << r[i].median_ms << ", \"min_ms\": " << r[i].min_ms
