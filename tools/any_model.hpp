@@ -26,6 +26,8 @@ class AnyModel {
  public:
   virtual ~AnyModel() = default;
   virtual Terms train_step(const Matrix<float>& x) = 0;
+  /// Counts a skipped step (after train_step threw NumericalError): step() advances only.
+  virtual void skip_step() = 0;
   /// (μ, log σ²) of q(z|x), n × d each.
   virtual std::pair<Matrix<float>, Matrix<float>> encode(const Matrix<float>& x) const = 0;
   /// E[x|z], n × D.
@@ -55,6 +57,7 @@ class ModelAdapter final : public AnyModel {
  public:
   ModelAdapter(const ModelConfig& c, typename Model::Objective o) : m_(c, std::move(o)) {}
   Terms train_step(const Matrix<float>& x) override { return m_.train_step(x); }
+  void skip_step() override { m_.skip_step(); }
   std::pair<Matrix<float>, Matrix<float>> encode(const Matrix<float>& x) const override { return m_.encode(x); }
   Matrix<float> decode(const Matrix<float>& z) const override { return m_.decode(z); }
   Matrix<float> prior_sample(Index n, Rng& rng) const override { return m_.prior().sample(n, rng); }

@@ -54,7 +54,9 @@ int run(int argc, char** argv) {
   train->add_option("--sample-every", cfg.sample_every, "steps between sample grids (0: five per run)");
   train->add_option("--checkpoint-every", cfg.checkpoint_every, "steps between checkpoints")->capture_default_str();
   train->add_option("--log-every", cfg.log_every, "steps between progress lines")->capture_default_str();
-  train->add_option("--keep-checkpoints", cfg.keep_checkpoints, "checkpoints kept")->capture_default_str();
+  train->add_option("--keep-checkpoints", cfg.keep_checkpoints, "checkpoints kept (the newest K)")->capture_default_str();
+  train->add_flag("--skip-nonfinite", cfg.skip_nonfinite,
+                  "skip and count steps whose loss or gradient is not finite (default: stop the run)");
 
   // --- sample ----------------------------------------------------------------------------
   std::string sample_run, sample_out;

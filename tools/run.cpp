@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <limits>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -102,6 +104,42 @@ struct DataOrder {
   }
 };
 
+/// Removes the temporaries of writes that a kill cut off (NAME.tmpPID beside a file written
+/// by io::write_file_atomic); the files they were to replace are intact. Returns the count.
+int remove_stale_temporaries(const fs::path& run) {
+  int removed = 0;
+  std::error_code ec;
+  for (const fs::path& dir : {run, run / "checkpoints", run / "samples"}) {
+    if (!fs::is_directory(dir, ec)) continue;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      const auto pos = name.rfind(".tmp");
+      if (pos == std::string::npos || pos + 4 >= name.size() ||
+          name.find_first_not_of("0123456789", pos + 4) != std::string::npos || !e.is_regular_file(ec))
+        continue;
+      if (fs::remove(e.path(), ec)) ++removed;
+    }
+  }
+  return removed;
+}
+
+/// A test hook (README, "Numerical faults"): DPVAE_FAULT_NAN_STEPS="3,7" puts a NaN into the
+/// first value of the batches of steps 3 and 7 (counted from 1), to exercise the non-finite
+/// handling end to end. Unset (always, outside tests), it does nothing.
+std::vector<std::int64_t> fault_nan_steps() {
+  std::vector<std::int64_t> steps;
+  const char* env = std::getenv("DPVAE_FAULT_NAN_STEPS");
+  if (env == nullptr) return steps;
+  std::stringstream ss(env);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    require(!item.empty() && item.size() < 18 && item.find_first_not_of("0123456789") == std::string::npos,
+            "DPVAE_FAULT_NAN_STEPS must be a comma-separated list of step numbers");
+    steps.push_back(std::stoll(item));
+  }
+  return steps;
+}
+
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
   const auto t = static_cast<long long>(s + 0.5);
@@ -157,7 +195,10 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
   fs::create_directories(out / "checkpoints", ec);
   fs::create_directories(out / "samples", ec);
   require(!ec, "cannot write to the run folder " + out.string() + ": " + ec.message());
+  std::int64_t skipped_steps = 0;  // non-finite steps skipped (cfg.skip_nonfinite), checkpointed
   if (resume) {
+    if (const int n = remove_stale_temporaries(out); n > 0)
+      std::cout << "dpvae: removed " << n << " temporary file(s) of writes cut off by an earlier kill\n";
     const auto cps = list_checkpoints(out);
     require(!cps.empty(), out.string() + ": no checkpoint to resume from (checkpoints/ is empty)");
     std::string errors;
@@ -168,6 +209,13 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
         const io::File f = io::load(cp);
         model->read_state(f, cp.string());
         order.read(f, cp.string(), data.train.rows());
+        skipped_steps = 0;
+        if (const auto it = f.metadata.find("run.skipped_steps"); it != f.metadata.end()) {
+          const std::string& v = it->second;
+          require(!v.empty() && v.size() < 19 && v.find_first_not_of("0123456789") == std::string::npos,
+                  cp.string() + ": run.skipped_steps is not a number");
+          skipped_steps = std::stoll(v);
+        }
         loaded = true;
         std::cout << "dpvae: resuming " << out.string() << " from " << cp.filename().string() << " (step " << model->step() << ")\n";
         break;
@@ -203,13 +251,14 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     model->write_state(f);
     order.write(f);
     f.metadata["config"] = cfg.to_json().dump();
+    f.metadata["run.skipped_steps"] = std::to_string(skipped_steps);
     const fs::path path = out / "checkpoints" / (step_name(static_cast<std::int64_t>(model->step())) + ".safetensors");
     io::save(path, f);
     const auto cps = list_checkpoints(out);
     for (std::size_t i = static_cast<std::size_t>(cfg.keep_checkpoints); i < cps.size(); ++i) fs::remove(cps[i], ec);
   };
   auto flush_metrics = [&]() {
-    std::string text = header + "\n";
+    std::string text = (header.empty() ? std::string("step,seconds") : header) + "\n";
     for (const auto& l : kept) text += l + "\n";
     write_text_atomic(metrics, text);
   };
@@ -225,28 +274,43 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
   std::cout << "dpvae: training " << display_name(cfg) << " (" << cfg.objective << ", " << cfg.prior << " prior) on "
             << cfg.dataset << ": " << data.train.rows() << " points, batch " << cfg.batch_size << ", " << cfg.steps
             << " steps, " << model->parameters().size() << " parameters\n";
+  const std::vector<std::int64_t> nan_steps = fault_nan_steps();
   while (static_cast<std::int64_t>(model->step()) < cfg.steps) {
     order.next_batch(data.train, cfg.batch_size, batch);
+    if (std::find(nan_steps.begin(), nan_steps.end(), static_cast<std::int64_t>(model->step()) + 1) != nan_steps.end())
+      batch(0, 0) = std::numeric_limits<float>::quiet_NaN();
     Terms terms;
+    bool skipped = false;
     try {
       terms = model->train_step(batch);
     } catch (const NumericalError& e) {
-      flush_metrics();
-      const auto cps = list_checkpoints(out);
-      fail(std::string(e.what()) + (cps.empty() ? std::string("; no checkpoint was written yet")
-                                                : "; the last good checkpoint is " + cps.front().string()));
+      if (!cfg.skip_nonfinite) {
+        flush_metrics();
+        const auto cps = list_checkpoints(out);
+        fail(std::string(e.what()) + (cps.empty() ? std::string("; no checkpoint was written yet")
+                                                  : "; the last good checkpoint is " + cps.front().string()));
+      }
+      // The parameters and both Adam states are untouched (DpVae::train_step): count the step.
+      model->skip_step();
+      ++skipped_steps;
+      skipped = true;
+      std::cout << "dpvae: skipped " << e.what() << " (" << skipped_steps << " skipped so far)" << std::endl;
     }
     const auto step = static_cast<std::int64_t>(model->step());
-    if (header.empty()) {
-      header = "step,seconds";
-      for (const auto& [k, v] : terms) header += "," + k;
-    }
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::ostringstream row;
-    row << step << "," << elapsed;
-    for (const auto& [k, v] : terms) row << "," << v;
-    kept.push_back(row.str());
-    if (step % cfg.log_every == 0 || step == cfg.steps) {
+    if (!skipped) {
+      if (header.empty()) {
+        header = "step,seconds";
+        for (const auto& [k, v] : terms) header += "," + k;
+        if (cfg.skip_nonfinite) header += ",skipped";
+      }
+      std::ostringstream row;
+      row << step << "," << elapsed;
+      for (const auto& [k, v] : terms) row << "," << v;
+      if (cfg.skip_nonfinite) row << "," << skipped_steps;  // cumulative count of skipped steps
+      kept.push_back(row.str());
+    }
+    if (!skipped && (step % cfg.log_every == 0 || step == cfg.steps)) {
       const double rate = static_cast<double>(step - first_step) / std::max(elapsed, 1e-9);
       std::ostringstream line;
       line << "step " << step << "/" << cfg.steps << "  " << std::fixed;
@@ -265,6 +329,8 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     }
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (cfg.skip_nonfinite)
+    std::cout << "dpvae: " << skipped_steps << " step(s) skipped for a non-finite loss or gradient\n";
   std::cout << "dpvae: done in " << format_duration(elapsed) << " ("
             << 1000.0 * elapsed / static_cast<double>(cfg.steps - first_step) << " s per 1,000 steps); run folder "
             << out.string() << "\n";

@@ -211,16 +211,33 @@ class DpVae {
   /// One optimisation step on the batch x (n × D): compute_gradients, one Adam step over
   /// the flat buffer, then the objective's own step if it has one (FactorVAE's
   /// discriminator, on this step's z). Returns the terms of compute_gradients (plus
-  /// "discriminator", its loss). On NumericalError the parameters are unchanged.
+  /// "discriminator", its loss). Every loss and gradient (the discriminator's too) is
+  /// checked before any update: on NumericalError the parameters, both Adam states and
+  /// step() are unchanged (the RNG has advanced), so a caller may skip_step() and go on.
   Terms train_step(const Matrix<T>& x) {
     Terms terms = compute_gradients(x);
-    adam_.step(params_, grads_);
-    if constexpr (requires { objective_.discriminator_step(z_, rng_); }) {
-      terms.emplace_back("discriminator", objective_.discriminator_step(z_, rng_));
+    if constexpr (requires { objective_.discriminator_prepare(z_, rng_); }) {
+      const double dloss = objective_.discriminator_prepare(z_, rng_);
+      if (!std::isfinite(dloss))
+        throw NumericalError("step " + std::to_string(step_ + 1) + ": the loss term 'discriminator' is not finite (" +
+                             std::to_string(dloss) + ")");
+      for (const T g : objective_.discriminator_gradients())
+        if (!std::isfinite(g))
+          throw NumericalError("step " + std::to_string(step_ + 1) + ": a gradient of the discriminator is not finite");
+      adam_.step(params_, grads_);
+      objective_.discriminator_apply();
+      terms.emplace_back("discriminator", dloss);
+    } else {
+      adam_.step(params_, grads_);
     }
     ++step_;
     return terms;
   }
+
+  /// Counts a step without an update (a step whose train_step threw NumericalError and
+  /// that the caller chose to skip): step() advances, so schedules keyed on the step
+  /// (β-VAE-B's capacity) stay on time; parameters and Adam states are untouched.
+  void skip_step() { ++step_; }
 
   /// The posterior sample z = μ + σ ⊙ ε of the last compute_gradients call (n × d).
   const Matrix<T>& last_latent_sample() const { return z_; }
