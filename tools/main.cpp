@@ -6,9 +6,13 @@
 
 #include <iostream>
 
+#ifdef DPVAE_WITH_MPI
+#include "mpi_comm.hpp"  // the dpvae_mpi program (DPVAE_MPI): data-parallel `train` under mpirun
+#endif
+
 namespace {
 
-int run(int argc, char** argv) {
+int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   using namespace dpvae::cli;
   CLI::App app{"dpvae: regularized VAEs with decoupled priors (Bhalodia et al., dpVAE)"};
   app.require_subcommand(1);
@@ -127,7 +131,7 @@ int run(int argc, char** argv) {
       dpvae::detail::require(steps > 0, "--steps must be positive (got " + std::to_string(steps) + ")");
     }
     const int threads_override = resume && train->count("--threads") > 0 ? cfg.threads : -1;
-    return dpvae::cli::train(cfg, out, resume, steps, threads_override);
+    return dpvae::cli::train(cfg, out, resume, steps, threads_override, &comm);
   }
   if (*sample) {
     dpvae::detail::require(sample_n >= 1 && sample_n <= 4096, "--n must be in [1, 4096]");
@@ -149,8 +153,14 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef DPVAE_WITH_MPI
+  dpvae::cli::MpiSession mpi(&argc, &argv);
+  dpvae::cli::MpiComm comm;
+#else
+  dpvae::cli::Comm comm;
+#endif
   try {
-    return run(argc, argv);
+    return run(argc, argv, comm);
   } catch (const dpvae::Error& e) {
     std::cerr << "dpvae: error: " << e.what() << "\n";
   } catch (const std::bad_alloc&) {
@@ -160,5 +170,6 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "dpvae: error: " << e.what() << "\n";
   }
+  comm.abort(2);  // data-parallel: the other ranks may wait in a collective; end them all
   return 2;
 }

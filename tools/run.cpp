@@ -140,6 +140,48 @@ std::vector<std::int64_t> fault_nan_steps() {
   return steps;
 }
 
+/// One data-parallel step (README, "Data-parallel training"): this rank's prepare_step on
+/// its shard, then ONE all-reduce of [model gradients | objective gradients | terms | a
+/// non-finite flag], divided by the rank count, then apply_step on every rank: the replicas
+/// stay identical. A non-finite loss or gradient on any rank reaches every rank through the
+/// flag, so all ranks stop (or skip) together; throws NumericalError then.
+Terms data_parallel_step(AnyModel& model, Comm& comm, const Matrix<float>& shard, std::vector<float>& buf) {
+  constexpr std::size_t kMaxTerms = 16;
+  Terms terms;
+  std::string why;
+  try {
+    terms = model.prepare_step(shard);
+  } catch (const NumericalError& e) {
+    why = e.what();
+  }
+  const auto g = model.gradients(), og = model.objective_gradients();
+  const std::size_t ng = g.size(), nog = og.size();
+  buf.assign(ng + nog + kMaxTerms + 1, 0.0f);
+  if (why.empty()) {
+    require(terms.size() <= kMaxTerms, "data-parallel training: more loss terms than the all-reduce holds");
+    std::copy(g.begin(), g.end(), buf.begin());
+    std::copy(og.begin(), og.end(), buf.begin() + static_cast<std::ptrdiff_t>(ng));
+    for (std::size_t i = 0; i < terms.size(); ++i) buf[ng + nog + i] = static_cast<float>(terms[i].second);
+  } else {
+    buf.back() = 1.0f;
+  }
+  comm.allreduce_sum(buf);
+  if (buf.back() > 0.0f) {
+    if (!why.empty()) throw NumericalError(why);
+    const std::string step = terms.empty() ? "this step" : "step " + std::to_string(model.step() + 1);
+    throw NumericalError(step + ": a loss term or gradient is not finite on " +
+                         std::to_string(static_cast<int>(buf.back())) + " other rank(s)");
+  }
+  const float inv = 1.0f / static_cast<float>(comm.size());
+  for (std::size_t i = 0; i < ng; ++i) g[i] = buf[i] * inv;
+  for (std::size_t i = 0; i < nog; ++i) og[i] = buf[ng + i] * inv;
+  for (std::size_t i = 0; i < terms.size(); ++i) terms[i].second = static_cast<double>(buf[ng + nog + i] * inv);
+  for (std::size_t i = 0; i < ng + nog; ++i)
+    if (!std::isfinite(buf[i])) throw NumericalError("step " + std::to_string(model.step() + 1) + ": the all-reduced gradient is not finite");
+  model.apply_step();
+  return terms;
+}
+
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
   const auto t = static_cast<long long>(s + 0.5);
@@ -164,7 +206,14 @@ std::string display_name(const RunConfig& c) {
 
 }  // namespace
 
-int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_override, int threads_override) {
+int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_override, int threads_override,
+          Comm* comm_ptr) {
+  Comm single;
+  Comm& comm = comm_ptr != nullptr ? *comm_ptr : single;
+  const int rank = comm.rank(), ranks = comm.size();
+  const bool writer = rank == 0;  // rank 0 alone writes files and progress
+  std::ostream null_out(nullptr);
+  std::ostream& log = writer ? std::cout : null_out;
   std::error_code ec;
   if (resume) {
     require(fs::exists(out / "config.json"), out.string() + ": no config.json to resume from (is this a run folder?)");
@@ -177,6 +226,8 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     cfg.data_root = fs::absolute(cfg.data_root).lexically_normal().string();
   }
   cfg.validate();
+  require(cfg.batch_size % ranks == 0, "the batch size " + std::to_string(cfg.batch_size) + " is not a multiple of the " +
+                                           std::to_string(ranks) + " ranks (each rank takes B/N rows of every batch)");
   std::optional<tbb::global_control> threads;
   if (cfg.threads > 0) threads.emplace(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(cfg.threads));
 
@@ -187,18 +238,23 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
                                                                      static_cast<double>(data.train.rows())),
                           cfg.hyper);
   DataOrder order{Rng(cfg.seed ^ 0xDA7A0DE5ull), {}, 0};
+  const Index shard = cfg.batch_size / ranks, shard_begin = rank * shard;
+  if (ranks > 1) model->set_noise_shard(shard_begin, cfg.batch_size);
 
-  if (!resume) {
-    fs::create_directories(out, ec);
-    require(!ec && fs::is_directory(out), "cannot create the run folder " + out.string() + ": " + ec.message());
+  comm.barrier();  // every rank has checked the folder before rank 0 writes to it
+  if (writer) {
+    if (!resume) {
+      fs::create_directories(out, ec);
+      require(!ec && fs::is_directory(out), "cannot create the run folder " + out.string() + ": " + ec.message());
+    }
+    fs::create_directories(out / "checkpoints", ec);
+    fs::create_directories(out / "samples", ec);
+    require(!ec, "cannot write to the run folder " + out.string() + ": " + ec.message());
   }
-  fs::create_directories(out / "checkpoints", ec);
-  fs::create_directories(out / "samples", ec);
-  require(!ec, "cannot write to the run folder " + out.string() + ": " + ec.message());
   std::int64_t skipped_steps = 0;  // non-finite steps skipped (cfg.skip_nonfinite), checkpointed
   if (resume) {
-    if (const int n = remove_stale_temporaries(out); n > 0)
-      std::cout << "dpvae: removed " << n << " temporary file(s) of writes cut off by an earlier kill\n";
+    if (const int n = writer ? remove_stale_temporaries(out) : 0; n > 0)
+      log << "dpvae: removed " << n << " temporary file(s) of writes cut off by an earlier kill\n";
     const auto cps = list_checkpoints(out);
     require(!cps.empty(), out.string() + ": no checkpoint to resume from (checkpoints/ is empty)");
     std::string errors;
@@ -217,7 +273,7 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
           skipped_steps = std::stoll(v);
         }
         loaded = true;
-        std::cout << "dpvae: resuming " << out.string() << " from " << cp.filename().string() << " (step " << model->step() << ")\n";
+        log << "dpvae: resuming " << out.string() << " from " << cp.filename().string() << " (step " << model->step() << ")\n";
         break;
       } catch (const Error& e) {
         errors += std::string(errors.empty() ? "" : "; ") + e.what();
@@ -225,8 +281,8 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
       }
     }
     require(loaded, out.string() + ": no usable checkpoint (" + errors + ")");
-    for (const auto& why : skipped) std::cout << "dpvae: skipped an unusable checkpoint: " << why << "\n";
-  } else {
+    for (const auto& why : skipped) log << "dpvae: skipped an unusable checkpoint: " << why << "\n";
+  } else if (writer) {
     write_text_atomic(out / "config.json", cfg.to_json().dump(2) + "\n");
   }
 
@@ -247,6 +303,7 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
   LoadedRun view{cfg, data, nullptr, {}};
 
   auto save_checkpoint = [&]() {
+    if (!writer) return;
     io::File f;
     model->write_state(f);
     order.write(f);
@@ -258,6 +315,7 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     for (std::size_t i = static_cast<std::size_t>(cfg.keep_checkpoints); i < cps.size(); ++i) fs::remove(cps[i], ec);
   };
   auto flush_metrics = [&]() {
+    if (!writer) return;
     std::string text = (header.empty() ? std::string("step,seconds") : header) + "\n";
     for (const auto& l : kept) text += l + "\n";
     write_text_atomic(metrics, text);
@@ -268,13 +326,16 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
   const auto start = std::chrono::steady_clock::now();
   const auto first_step = static_cast<std::int64_t>(model->step());
   if (first_step >= cfg.steps) {
-    std::cout << "dpvae: " << out.string() << " has already run " << first_step << " of " << cfg.steps << " steps\n";
+    log << "dpvae: " << out.string() << " has already run " << first_step << " of " << cfg.steps << " steps\n";
     return 0;
   }
-  std::cout << "dpvae: training " << display_name(cfg) << " (" << cfg.objective << ", " << cfg.prior << " prior) on "
+  log << "dpvae: training " << display_name(cfg) << " (" << cfg.objective << ", " << cfg.prior << " prior) on "
             << cfg.dataset << ": " << data.train.rows() << " points, batch " << cfg.batch_size << ", " << cfg.steps
-            << " steps, " << model->parameters().size() << " parameters\n";
+            << " steps, " << model->parameters().size() << " parameters";
+  if (ranks > 1) log << ", " << ranks << " ranks of " << shard << " points";
+  log << "\n";
   const std::vector<std::int64_t> nan_steps = fault_nan_steps();
+  std::vector<float> reduce_buffer;
   while (static_cast<std::int64_t>(model->step()) < cfg.steps) {
     order.next_batch(data.train, cfg.batch_size, batch);
     if (std::find(nan_steps.begin(), nan_steps.end(), static_cast<std::int64_t>(model->step()) + 1) != nan_steps.end())
@@ -282,7 +343,11 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     Terms terms;
     bool skipped = false;
     try {
-      terms = model->train_step(batch);
+      if (ranks == 1) {
+        terms = model->train_step(batch);
+      } else {
+        terms = data_parallel_step(*model, comm, batch.middleRows(shard_begin, shard), reduce_buffer);
+      }
     } catch (const NumericalError& e) {
       if (!cfg.skip_nonfinite) {
         flush_metrics();
@@ -294,7 +359,7 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
       model->skip_step();
       ++skipped_steps;
       skipped = true;
-      std::cout << "dpvae: skipped " << e.what() << " (" << skipped_steps << " skipped so far)" << std::endl;
+      log << "dpvae: skipped " << e.what() << " (" << skipped_steps << " skipped so far)" << std::endl;
     }
     const auto step = static_cast<std::int64_t>(model->step());
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -318,9 +383,9 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
       line << rate << " steps/s  ETA " << format_duration(static_cast<double>(cfg.steps - step) / rate);
       line.precision(3);
       for (const auto& [k, v] : terms) line << "  " << k << " " << v;
-      std::cout << line.str() << std::endl;
+      log << line.str() << std::endl;
     }
-    if (step % sample_every == 0 || step == cfg.steps)
+    if (writer && (step % sample_every == 0 || step == cfg.steps))
       write_samples(view, *model, 64, cfg.seed + static_cast<std::uint64_t>(step),
                     out / "samples" / (step_name(step) + ".png"));
     if (step % cfg.checkpoint_every == 0 || step == cfg.steps) {
@@ -330,8 +395,8 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (cfg.skip_nonfinite)
-    std::cout << "dpvae: " << skipped_steps << " step(s) skipped for a non-finite loss or gradient\n";
-  std::cout << "dpvae: done in " << format_duration(elapsed) << " ("
+    log << "dpvae: " << skipped_steps << " step(s) skipped for a non-finite loss or gradient\n";
+  log << "dpvae: done in " << format_duration(elapsed) << " ("
             << 1000.0 * elapsed / static_cast<double>(cfg.steps - first_step) << " s per 1,000 steps); run folder "
             << out.string() << "\n";
   return 0;

@@ -51,9 +51,9 @@ RunConfig RunConfig::from_json(const json& j, const std::string& where) {
     using V = std::decay_t<decltype(out)>;
     if constexpr (std::is_integral_v<V>) {
       const json& v = j.at(key);
+      constexpr const char* kind = std::is_signed_v<V> ? "' must be an integer" : "' must be a non-negative integer";
       dpvae::detail::require(v.is_number_integer() && (std::is_signed_v<V> || v.is_number_unsigned()),
-                             where + ": key '" + std::string(key) + "' must be " +
-                                 (std::is_signed_v<V> ? "an integer" : "a non-negative integer"));
+                             where + ": key '" + std::string(key) + kind);
       // nlohmann's get<V>() narrows silently: reject values V cannot hold.
       const bool fits = v.is_number_unsigned() ? std::in_range<V>(v.get<std::uint64_t>())
                                                : std::in_range<V>(v.get<std::int64_t>());
@@ -230,17 +230,6 @@ Data load_data(const RunConfig& cfg) {
   d.train_labels = std::move(set.train.labels);
   d.test_labels = std::move(set.test.labels);
   return d;
-}
-
-std::unique_ptr<AnyModel> make_model(const std::string& objective, const std::string& prior, const ModelConfig& c,
-                                     const Hyper& h) {
-  if (objective == "vae") return detail::make_vae(prior, c, h);
-  if (objective == "beta-h") return detail::make_beta_h(prior, c, h);
-  if (objective == "beta-b") return detail::make_beta_b(prior, c, h);
-  if (objective == "beta-tc") return detail::make_beta_tc(prior, c, h);
-  if (objective == "factor") return detail::make_factor(prior, c, h);
-  if (objective == "info") return detail::make_info(prior, c, h);
-  dpvae::detail::fail("unknown objective '" + objective + "' (expected vae, beta-h, beta-b, beta-tc, factor or info)");
 }
 
 }  // namespace dpvae::cli

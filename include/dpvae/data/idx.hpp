@@ -190,7 +190,10 @@ inline IdxArray parse_idx(std::vector<std::uint8_t> bytes, const std::string& p)
                         "; an IDX file starts with 00 00 <dtype> <ndim>)");
   if (bytes[0] != 0 || bytes[1] != 0) {
     std::string magic;
-    for (std::size_t i = 0; i < 4; ++i) magic += (i ? " " : "") + detail::idx_hex_byte(bytes[i]);
+    for (std::size_t i = 0; i < 4; ++i) {
+      if (i > 0) magic.push_back(' ');
+      magic.append(detail::idx_hex_byte(bytes[i]));
+    }
     dpvae::detail::fail(p + ": not an IDX file (bad magic " + magic +
                         "; an IDX file starts with 00 00 <dtype> <ndim>)");
   }

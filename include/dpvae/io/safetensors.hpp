@@ -261,7 +261,8 @@ inline File parse(const std::vector<unsigned char>& buf, const std::string& path
       detail::require(s.is_number_unsigned() || (s.is_number_integer() && s.get<std::int64_t>() >= 0),
                       where + "tensor '" + it.key() + "' has a negative or non-integer dimension");
       const auto v = s.get<std::uint64_t>();
-      detail::require(v == 0 || count <= (std::uint64_t{1} << 62) / v, where + "tensor '" + it.key() + "' is too large");
+      detail::require(v <= (std::uint64_t{1} << 62) && (v == 0 || count <= (std::uint64_t{1} << 62) / v),
+                      where + "tensor '" + it.key() + "' is too large");
       count *= v;
       t.shape.push_back(static_cast<std::int64_t>(v));
     }
