@@ -120,7 +120,7 @@ row "IDX corrupt gzip" "corrupt gzip data" idx $DPVAE train --dataset idx:idx/gz
 [ ! -e r1 ] && pass "no run folder is left behind by the rejected data sets" || bad "a run folder r1 was created"
 
 # --- safetensors checkpoints ---------------------------------------------------------------
-for spec in "dtype|unsupported dtype I32" "dtype2|has dtype U8, expected F32" "shape|has the wrong shape" \
+for spec in "dtype|unsupported dtype I32" "dtype2|step-00000004.safetensors: tensor 'encoder.0.weight' has dtype U8, expected F32" "shape|has the wrong shape" \
             "offsets|lies outside the file" "overlap|lies outside the file" "negdim|negative or non-integer dimension" \
             "hugedim|is too large" "hugeheader|the header claims" "notjson|header is not JSON" \
             "missing|is missing" "meta|not a number" "empty|shorter than its 8-byte header"; do
@@ -137,7 +137,7 @@ row "checkpoint of another architecture (d = 3 into d = 2)" "checkpoint of anoth
 row "resume from a checkpoint of another architecture" "checkpoint of another model" other $DPVAE train --resume --out other
 
 # --- config.json ---------------------------------------------------------------------------
-for spec in "unknown|unknown key 'learning_rate'" "range|--latent-dim must be in" "overflow|key 'threads' is out of range" \
+for spec in "unknown|unknown key 'learning_rate'" "range|config.json: --latent-dim must be in" "overflow|key 'threads' is out of range" \
             "type|key 'steps' must be an integer" "negative|key 'seed' must be a non-negative integer" \
             "nan|not valid JSON" "notjson|not valid JSON"; do
   kind=${spec%%|*} phrase=${spec#*|}

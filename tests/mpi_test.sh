@@ -51,5 +51,11 @@ rc=$?
 [ $rc -ne 0 ] && grep -q "step 7: the loss term 'recon' is not finite" nan2.log && [ -e nan2/checkpoints/step-00000005.safetensors ] &&
   pass "a NaN on rank 0's shard stops both ranks (status $rc), checkpoint of step 5 kept" || bad "NaN under MPI: status $rc, $(tail -3 nan2.log)"
 
+DPVAE_FAULT_NAN_STEPS=7 $MPI2 -x DPVAE_FAULT_NAN_STEPS $T --objective beta-tc --steps 20 --batch-size 32 --checkpoint-every 5 \
+  --skip-nonfinite --out skip2 >skip2.log 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q "1 step(s) skipped" skip2.log && [ "$(tail -n +2 skip2/metrics.csv | wc -l)" -eq 19 ] &&
+  pass "--skip-nonfinite under MPI: step 7 skipped on both ranks, 19 steps trained" || bad "skip under MPI: status $rc, $(tail -3 skip2.log)"
+
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

@@ -63,6 +63,20 @@ std::vector<fs::path> list_checkpoints(const fs::path& run) {
   return out;
 }
 
+/// model.read_state(f), every error naming the checkpoint file (a tensor's dtype error
+/// from io::Tensor::copy_to names only the tensor).
+void read_checkpoint(AnyModel& model, const io::File& f, const fs::path& cp) {
+  try {
+    model.read_state(f, cp.string());
+  } catch (const NumericalError&) {
+    throw;
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.rfind(cp.string(), 0) == 0) throw;
+    fail(cp.string() + ": " + what);
+  }
+}
+
 /// The training data order: one permutation per epoch from its own RNG stream, batches
 /// taken in order (a final partial batch is dropped), all of it checkpointed.
 struct DataOrder {
@@ -263,7 +277,7 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     for (const auto& cp : cps) {  // newest loadable checkpoint
       try {
         const io::File f = io::load(cp);
-        model->read_state(f, cp.string());
+        read_checkpoint(*model, f, cp);
         order.read(f, cp.string(), data.train.rows());
         skipped_steps = 0;
         if (const auto it = f.metadata.find("run.skipped_steps"); it != f.metadata.end()) {
@@ -350,6 +364,7 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
       }
     } catch (const NumericalError& e) {
       if (!cfg.skip_nonfinite) {
+        if (!writer) return 2;  // data-parallel: every rank stops here; rank 0 reports it
         flush_metrics();
         const auto cps = list_checkpoints(out);
         fail(std::string(e.what()) + (cps.empty() ? std::string("; no checkpoint was written yet")
@@ -414,7 +429,7 @@ LoadedRun load_run(const fs::path& run) {
   const auto cps = list_checkpoints(run);
   require(!cps.empty(), run.string() + ": no checkpoint (checkpoints/step-*.safetensors); was the run trained?");
   r.checkpoint = cps.front();
-  r.model->read_state(io::load(r.checkpoint), r.checkpoint.string());
+  read_checkpoint(*r.model, io::load(r.checkpoint), r.checkpoint);
   return r;
 }
 

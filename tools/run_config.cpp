@@ -98,7 +98,11 @@ RunConfig RunConfig::from_json(const json& j, const std::string& where) {
     dpvae::detail::require(j.at("skip_nonfinite").is_boolean(), where + ": key 'skip_nonfinite' must be true or false");
     c.skip_nonfinite = j.at("skip_nonfinite").get<bool>();
   }
-  c.validate();
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    dpvae::detail::fail(where + ": " + e.what());
+  }
   return c;
 }
 
