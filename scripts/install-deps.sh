@@ -4,7 +4,10 @@
 # their command is missing: Node.js's own packages ship npm and conflict with Debian's.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libeigen3-dev libtbb-dev nlohmann-json3-dev zlib1g-dev
-      doctest-dev libbenchmark-dev libcli11-dev libcairo2-dev libstb-dev ca-certificates)
+      doctest-dev libbenchmark-dev libcli11-dev libcairo2-dev libstb-dev ca-certificates
+      clang libclang-rt-14-dev)  # clang + libFuzzer: the fuzz harnesses (.ci/run)
+# DPVAE_WITH_MPI=1: also OpenMPI, for the optional dpvae_mpi program (-DDPVAE_MPI=ON).
+[ "${DPVAE_WITH_MPI:-0}" = 1 ] && pkgs+=(libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 for c in npm curl python3; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done

@@ -26,6 +26,14 @@ class AnyModel {
  public:
   virtual ~AnyModel() = default;
   virtual Terms train_step(const Matrix<float>& x) = 0;
+  /// Counts a skipped step (after train_step threw NumericalError): step() advances only.
+  virtual void skip_step() = 0;
+  /// train_step in two halves for data-parallel training (DpVae::prepare_step, apply_step).
+  virtual Terms prepare_step(const Matrix<float>& x) = 0;
+  virtual void apply_step() = 0;
+  virtual std::span<float> gradients() = 0;
+  virtual std::span<float> objective_gradients() = 0;
+  virtual void set_noise_shard(Index offset, Index total) = 0;
   /// (μ, log σ²) of q(z|x), n × d each.
   virtual std::pair<Matrix<float>, Matrix<float>> encode(const Matrix<float>& x) const = 0;
   /// E[x|z], n × D.
@@ -58,6 +66,12 @@ class ModelAdapter final : public AnyModel {
  public:
   ModelAdapter(const ModelConfig& c, typename Model::Objective o) : m_(c, std::move(o)) {}
   Terms train_step(const Matrix<float>& x) override { return m_.train_step(x); }
+  void skip_step() override { m_.skip_step(); }
+  Terms prepare_step(const Matrix<float>& x) override { return m_.prepare_step(x); }
+  void apply_step() override { m_.apply_step(); }
+  std::span<float> gradients() override { return m_.gradients(); }
+  std::span<float> objective_gradients() override { return m_.objective_gradients(); }
+  void set_noise_shard(Index offset, Index total) override { m_.set_noise_shard(offset, total); }
   std::pair<Matrix<float>, Matrix<float>> encode(const Matrix<float>& x) const override { return m_.encode(x); }
   Matrix<float> decode(const Matrix<float>& z) const override { return m_.decode(z); }
   Matrix<float> prior_sample(Index n, Rng& rng) const override { return m_.prior().sample(n, rng); }

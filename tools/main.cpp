@@ -10,9 +10,13 @@
 #include <iostream>
 #include <optional>
 
+#ifdef DPVAE_WITH_MPI
+#include "mpi_comm.hpp"  // the dpvae_mpi program (DPVAE_MPI): data-parallel `train` under mpirun
+#endif
+
 namespace {
 
-int run(int argc, char** argv) {
+int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   using namespace dpvae::cli;
   CLI::App app{"dpvae: regularized VAEs with decoupled priors (Bhalodia et al., dpVAE)"};
   app.require_subcommand(1);
@@ -58,7 +62,9 @@ int run(int argc, char** argv) {
   train->add_option("--sample-every", cfg.sample_every, "steps between sample grids (0: five per run)");
   train->add_option("--checkpoint-every", cfg.checkpoint_every, "steps between checkpoints")->capture_default_str();
   train->add_option("--log-every", cfg.log_every, "steps between progress lines")->capture_default_str();
-  train->add_option("--keep-checkpoints", cfg.keep_checkpoints, "checkpoints kept")->capture_default_str();
+  train->add_option("--keep-checkpoints", cfg.keep_checkpoints, "checkpoints kept (the newest K)")->capture_default_str();
+  train->add_flag("--skip-nonfinite", cfg.skip_nonfinite,
+                  "skip and count steps whose loss or gradient is not finite (default: stop the run)");
 
   // --- sample ----------------------------------------------------------------------------
   std::string sample_run, sample_out;
@@ -186,7 +192,7 @@ int run(int argc, char** argv) {
       dpvae::detail::require(steps > 0, "--steps must be positive (got " + std::to_string(steps) + ")");
     }
     const int threads_override = resume && train->count("--threads") > 0 ? cfg.threads : -1;
-    return dpvae::cli::train(cfg, out, resume, steps, threads_override);
+    return dpvae::cli::train(cfg, out, resume, steps, threads_override, &comm);
   }
   if (*sample) {
     dpvae::detail::require(sample_n >= 1 && sample_n <= 4096, "--n must be in [1, 4096]");
@@ -252,8 +258,14 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef DPVAE_WITH_MPI
+  dpvae::cli::MpiSession mpi(&argc, &argv);
+  dpvae::cli::MpiComm comm;
+#else
+  dpvae::cli::Comm comm;
+#endif
   try {
-    return run(argc, argv);
+    return run(argc, argv, comm);
   } catch (const dpvae::Error& e) {
     std::cerr << "dpvae: error: " << e.what() << "\n";
   } catch (const std::bad_alloc&) {
@@ -263,5 +275,6 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "dpvae: error: " << e.what() << "\n";
   }
+  comm.abort(2);  // data-parallel: the other ranks may wait in a collective; end them all
   return 2;
 }

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <limits>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -61,6 +63,20 @@ std::vector<fs::path> list_checkpoints(const fs::path& run) {
   return out;
 }
 
+/// model.read_state(f), every error naming the checkpoint file (a tensor's dtype error
+/// from io::Tensor::copy_to names only the tensor).
+void read_checkpoint(AnyModel& model, const io::File& f, const fs::path& cp) {
+  try {
+    model.read_state(f, cp.string());
+  } catch (const NumericalError&) {
+    throw;
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.rfind(cp.string(), 0) == 0) throw;
+    fail(cp.string() + ": " + what);
+  }
+}
+
 /// The training data order: one permutation per epoch from its own RNG stream, batches
 /// taken in order (a final partial batch is dropped), all of it checkpointed.
 struct DataOrder {
@@ -102,6 +118,84 @@ struct DataOrder {
   }
 };
 
+/// Removes the temporaries of writes that a kill cut off (NAME.tmpPID beside a file written
+/// by io::write_file_atomic); the files they were to replace are intact. Returns the count.
+int remove_stale_temporaries(const fs::path& run) {
+  int removed = 0;
+  std::error_code ec;
+  for (const fs::path& dir : {run, run / "checkpoints", run / "samples"}) {
+    if (!fs::is_directory(dir, ec)) continue;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      const auto pos = name.rfind(".tmp");
+      if (pos == std::string::npos || pos + 4 >= name.size() ||
+          name.find_first_not_of("0123456789", pos + 4) != std::string::npos || !e.is_regular_file(ec))
+        continue;
+      if (fs::remove(e.path(), ec)) ++removed;
+    }
+  }
+  return removed;
+}
+
+/// A test hook (README, "Numerical faults"): DPVAE_FAULT_NAN_STEPS="3,7" puts a NaN into the
+/// first value of the batches of steps 3 and 7 (counted from 1), to exercise the non-finite
+/// handling end to end. Unset (always, outside tests), it does nothing.
+std::vector<std::int64_t> fault_nan_steps() {
+  std::vector<std::int64_t> steps;
+  const char* env = std::getenv("DPVAE_FAULT_NAN_STEPS");
+  if (env == nullptr) return steps;
+  std::stringstream ss(env);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    require(!item.empty() && item.size() < 18 && item.find_first_not_of("0123456789") == std::string::npos,
+            "DPVAE_FAULT_NAN_STEPS must be a comma-separated list of step numbers");
+    steps.push_back(std::stoll(item));
+  }
+  return steps;
+}
+
+/// One data-parallel step (README, "Data-parallel training"): this rank's prepare_step on
+/// its shard, then ONE all-reduce of [model gradients | objective gradients | terms | a
+/// non-finite flag], divided by the rank count, then apply_step on every rank: the replicas
+/// stay identical. A non-finite loss or gradient on any rank reaches every rank through the
+/// flag, so all ranks stop (or skip) together; throws NumericalError then.
+Terms data_parallel_step(AnyModel& model, Comm& comm, const Matrix<float>& shard, std::vector<float>& buf) {
+  constexpr std::size_t kMaxTerms = 16;
+  Terms terms;
+  std::string why;
+  try {
+    terms = model.prepare_step(shard);
+  } catch (const NumericalError& e) {
+    why = e.what();
+  }
+  const auto g = model.gradients(), og = model.objective_gradients();
+  const std::size_t ng = g.size(), nog = og.size();
+  buf.assign(ng + nog + kMaxTerms + 1, 0.0f);
+  if (why.empty()) {
+    require(terms.size() <= kMaxTerms, "data-parallel training: more loss terms than the all-reduce holds");
+    std::copy(g.begin(), g.end(), buf.begin());
+    std::copy(og.begin(), og.end(), buf.begin() + static_cast<std::ptrdiff_t>(ng));
+    for (std::size_t i = 0; i < terms.size(); ++i) buf[ng + nog + i] = static_cast<float>(terms[i].second);
+  } else {
+    buf.back() = 1.0f;
+  }
+  comm.allreduce_sum(buf);
+  if (buf.back() > 0.0f) {
+    if (!why.empty()) throw NumericalError(why);
+    const std::string step = terms.empty() ? "this step" : "step " + std::to_string(model.step() + 1);
+    throw NumericalError(step + ": a loss term or gradient is not finite on " +
+                         std::to_string(static_cast<int>(buf.back())) + " other rank(s)");
+  }
+  const float inv = 1.0f / static_cast<float>(comm.size());
+  for (std::size_t i = 0; i < ng; ++i) g[i] = buf[i] * inv;
+  for (std::size_t i = 0; i < nog; ++i) og[i] = buf[ng + i] * inv;
+  for (std::size_t i = 0; i < terms.size(); ++i) terms[i].second = static_cast<double>(buf[ng + nog + i] * inv);
+  for (std::size_t i = 0; i < ng + nog; ++i)
+    if (!std::isfinite(buf[i])) throw NumericalError("step " + std::to_string(model.step() + 1) + ": the all-reduced gradient is not finite");
+  model.apply_step();
+  return terms;
+}
+
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
   const auto t = static_cast<long long>(s + 0.5);
@@ -124,7 +218,14 @@ std::string display_name(const RunConfig& c) {
   return c.prior == "decoupled" ? n.second : n.first;
 }
 
-int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_override, int threads_override) {
+int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_override, int threads_override,
+          Comm* comm_ptr) {
+  Comm single;
+  Comm& comm = comm_ptr != nullptr ? *comm_ptr : single;
+  const int rank = comm.rank(), ranks = comm.size();
+  const bool writer = rank == 0;  // rank 0 alone writes files and progress
+  std::ostream null_out(nullptr);
+  std::ostream& log = writer ? std::cout : null_out;
   std::error_code ec;
   if (resume) {
     require(fs::exists(out / "config.json"), out.string() + ": no config.json to resume from (is this a run folder?)");
@@ -137,6 +238,8 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     cfg.data_root = fs::absolute(cfg.data_root).lexically_normal().string();
   }
   cfg.validate();
+  require(cfg.batch_size % ranks == 0, "the batch size " + std::to_string(cfg.batch_size) + " is not a multiple of the " +
+                                           std::to_string(ranks) + " ranks (each rank takes B/N rows of every batch)");
   std::optional<tbb::global_control> threads;
   if (cfg.threads > 0) threads.emplace(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(cfg.threads));
 
@@ -147,15 +250,23 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
                                                                      static_cast<double>(data.train.rows())),
                           cfg.hyper);
   DataOrder order{Rng(cfg.seed ^ 0xDA7A0DE5ull), {}, 0};
+  const Index shard = cfg.batch_size / ranks, shard_begin = rank * shard;
+  if (ranks > 1) model->set_noise_shard(shard_begin, cfg.batch_size);
 
-  if (!resume) {
-    fs::create_directories(out, ec);
-    require(!ec && fs::is_directory(out), "cannot create the run folder " + out.string() + ": " + ec.message());
+  comm.barrier();  // every rank has checked the folder before rank 0 writes to it
+  if (writer) {
+    if (!resume) {
+      fs::create_directories(out, ec);
+      require(!ec && fs::is_directory(out), "cannot create the run folder " + out.string() + ": " + ec.message());
+    }
+    fs::create_directories(out / "checkpoints", ec);
+    fs::create_directories(out / "samples", ec);
+    require(!ec, "cannot write to the run folder " + out.string() + ": " + ec.message());
   }
-  fs::create_directories(out / "checkpoints", ec);
-  fs::create_directories(out / "samples", ec);
-  require(!ec, "cannot write to the run folder " + out.string() + ": " + ec.message());
+  std::int64_t skipped_steps = 0;  // non-finite steps skipped (cfg.skip_nonfinite), checkpointed
   if (resume) {
+    if (const int n = writer ? remove_stale_temporaries(out) : 0; n > 0)
+      log << "dpvae: removed " << n << " temporary file(s) of writes cut off by an earlier kill\n";
     const auto cps = list_checkpoints(out);
     require(!cps.empty(), out.string() + ": no checkpoint to resume from (checkpoints/ is empty)");
     std::string errors;
@@ -164,10 +275,17 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     for (const auto& cp : cps) {  // newest loadable checkpoint
       try {
         const io::File f = io::load(cp);
-        model->read_state(f, cp.string());
+        read_checkpoint(*model, f, cp);
         order.read(f, cp.string(), data.train.rows());
+        skipped_steps = 0;
+        if (const auto it = f.metadata.find("run.skipped_steps"); it != f.metadata.end()) {
+          const std::string& v = it->second;
+          require(!v.empty() && v.size() < 19 && v.find_first_not_of("0123456789") == std::string::npos,
+                  cp.string() + ": run.skipped_steps is not a number");
+          skipped_steps = std::stoll(v);
+        }
         loaded = true;
-        std::cout << "dpvae: resuming " << out.string() << " from " << cp.filename().string() << " (step " << model->step() << ")\n";
+        log << "dpvae: resuming " << out.string() << " from " << cp.filename().string() << " (step " << model->step() << ")\n";
         break;
       } catch (const Error& e) {
         errors += std::string(errors.empty() ? "" : "; ") + e.what();
@@ -175,8 +293,8 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
       }
     }
     require(loaded, out.string() + ": no usable checkpoint (" + errors + ")");
-    for (const auto& why : skipped) std::cout << "dpvae: skipped an unusable checkpoint: " << why << "\n";
-  } else {
+    for (const auto& why : skipped) log << "dpvae: skipped an unusable checkpoint: " << why << "\n";
+  } else if (writer) {
     write_text_atomic(out / "config.json", cfg.to_json().dump(2) + "\n");
   }
 
@@ -197,17 +315,20 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
   LoadedRun view{cfg, data, nullptr, {}};
 
   auto save_checkpoint = [&]() {
+    if (!writer) return;
     io::File f;
     model->write_state(f);
     order.write(f);
     f.metadata["config"] = cfg.to_json().dump();
+    f.metadata["run.skipped_steps"] = std::to_string(skipped_steps);
     const fs::path path = out / "checkpoints" / (step_name(static_cast<std::int64_t>(model->step())) + ".safetensors");
     io::save(path, f);
     const auto cps = list_checkpoints(out);
     for (std::size_t i = static_cast<std::size_t>(cfg.keep_checkpoints); i < cps.size(); ++i) fs::remove(cps[i], ec);
   };
   auto flush_metrics = [&]() {
-    std::string text = header + "\n";
+    if (!writer) return;
+    std::string text = (header.empty() ? std::string("step,seconds") : header) + "\n";
     for (const auto& l : kept) text += l + "\n";
     write_text_atomic(metrics, text);
   };
@@ -217,34 +338,57 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
   const auto start = std::chrono::steady_clock::now();
   const auto first_step = static_cast<std::int64_t>(model->step());
   if (first_step >= cfg.steps) {
-    std::cout << "dpvae: " << out.string() << " has already run " << first_step << " of " << cfg.steps << " steps\n";
+    log << "dpvae: " << out.string() << " has already run " << first_step << " of " << cfg.steps << " steps\n";
     return 0;
   }
-  std::cout << "dpvae: training " << display_name(cfg) << " (" << cfg.objective << ", " << cfg.prior << " prior) on "
+  log << "dpvae: training " << display_name(cfg) << " (" << cfg.objective << ", " << cfg.prior << " prior) on "
             << cfg.dataset << ": " << data.train.rows() << " points, batch " << cfg.batch_size << ", " << cfg.steps
-            << " steps, " << model->parameters().size() << " parameters\n";
+            << " steps, " << model->parameters().size() << " parameters";
+  if (ranks > 1) log << ", " << ranks << " ranks of " << shard << " points";
+  log << "\n";
+  const std::vector<std::int64_t> nan_steps = fault_nan_steps();
+  std::vector<float> reduce_buffer;
   while (static_cast<std::int64_t>(model->step()) < cfg.steps) {
     order.next_batch(data.train, cfg.batch_size, batch);
+    if (std::find(nan_steps.begin(), nan_steps.end(), static_cast<std::int64_t>(model->step()) + 1) != nan_steps.end())
+      batch(0, 0) = std::numeric_limits<float>::quiet_NaN();
     Terms terms;
+    bool skipped = false;
     try {
-      terms = model->train_step(batch);
+      if (ranks == 1) {
+        terms = model->train_step(batch);
+      } else {
+        terms = data_parallel_step(*model, comm, batch.middleRows(shard_begin, shard), reduce_buffer);
+      }
     } catch (const NumericalError& e) {
-      flush_metrics();
-      const auto cps = list_checkpoints(out);
-      fail(std::string(e.what()) + (cps.empty() ? std::string("; no checkpoint was written yet")
-                                                : "; the last good checkpoint is " + cps.front().string()));
+      if (!cfg.skip_nonfinite) {
+        if (!writer) return 2;  // data-parallel: every rank stops here; rank 0 reports it
+        flush_metrics();
+        const auto cps = list_checkpoints(out);
+        fail(std::string(e.what()) + (cps.empty() ? std::string("; no checkpoint was written yet")
+                                                  : "; the last good checkpoint is " + cps.front().string()));
+      }
+      // The parameters and both Adam states are untouched (DpVae::train_step): count the step.
+      model->skip_step();
+      ++skipped_steps;
+      skipped = true;
+      log << "dpvae: skipped " << e.what() << " (" << skipped_steps << " skipped so far)" << std::endl;
     }
     const auto step = static_cast<std::int64_t>(model->step());
-    if (header.empty()) {
-      header = "step,seconds";
-      for (const auto& [k, v] : terms) header += "," + k;
-    }
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::ostringstream row;
-    row << step << "," << elapsed;
-    for (const auto& [k, v] : terms) row << "," << v;
-    kept.push_back(row.str());
-    if (step % cfg.log_every == 0 || step == cfg.steps) {
+    if (!skipped) {
+      if (header.empty()) {
+        header = "step,seconds";
+        for (const auto& [k, v] : terms) header += "," + k;
+        if (cfg.skip_nonfinite) header += ",skipped";
+      }
+      std::ostringstream row;
+      row << step << "," << elapsed;
+      for (const auto& [k, v] : terms) row << "," << v;
+      if (cfg.skip_nonfinite) row << "," << skipped_steps;  // cumulative count of skipped steps
+      kept.push_back(row.str());
+    }
+    if (!skipped && (step % cfg.log_every == 0 || step == cfg.steps)) {
       const double rate = static_cast<double>(step - first_step) / std::max(elapsed, 1e-9);
       std::ostringstream line;
       line << "step " << step << "/" << cfg.steps << "  " << std::fixed;
@@ -252,9 +396,9 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
       line << rate << " steps/s  ETA " << format_duration(static_cast<double>(cfg.steps - step) / rate);
       line.precision(3);
       for (const auto& [k, v] : terms) line << "  " << k << " " << v;
-      std::cout << line.str() << std::endl;
+      log << line.str() << std::endl;
     }
-    if (step % sample_every == 0 || step == cfg.steps)
+    if (writer && (step % sample_every == 0 || step == cfg.steps))
       write_samples(view, *model, 64, cfg.seed + static_cast<std::uint64_t>(step),
                     out / "samples" / (step_name(step) + ".png"));
     if (step % cfg.checkpoint_every == 0 || step == cfg.steps) {
@@ -263,7 +407,9 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     }
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "dpvae: done in " << format_duration(elapsed) << " ("
+  if (cfg.skip_nonfinite)
+    log << "dpvae: " << skipped_steps << " step(s) skipped for a non-finite loss or gradient\n";
+  log << "dpvae: done in " << format_duration(elapsed) << " ("
             << 1000.0 * elapsed / static_cast<double>(cfg.steps - first_step) << " s per 1,000 steps); run folder "
             << out.string() << "\n";
   return 0;
@@ -281,7 +427,7 @@ LoadedRun load_run(const fs::path& run) {
   const auto cps = list_checkpoints(run);
   require(!cps.empty(), run.string() + ": no checkpoint (checkpoints/step-*.safetensors); was the run trained?");
   r.checkpoint = cps.front();
-  r.model->read_state(io::load(r.checkpoint), r.checkpoint.string());
+  read_checkpoint(*r.model, io::load(r.checkpoint), r.checkpoint);
   return r;
 }
 

@@ -1,6 +1,7 @@
 // tools/run.hpp — run folders: training with checkpoints and logs, and loading a trained run.
 #pragma once
 
+#include "comm.hpp"
 #include "run_config.hpp"
 
 #include <filesystem>
@@ -12,8 +13,11 @@ namespace dpvae::cli {
 /// config.json, metrics.csv, samples/step-N.png, checkpoints/step-N.safetensors (the last
 /// cfg.keep_checkpoints kept). Returns 0; throws dpvae::Error on bad input.
 /// With `resume`, steps_override > 0 sets a new total and threads_override >= 0 the threads.
+/// With `comm` of N > 1 ranks (the MPI build), data-parallel: every rank takes its B/N rows
+/// of each batch, the gradients are summed in one all-reduce per step and divided by N,
+/// and rank 0 alone writes the run folder and progress (README, "Data-parallel training").
 int train(RunConfig cfg, const std::filesystem::path& out, bool resume, std::int64_t steps_override,
-          int threads_override = -1);
+          int threads_override = -1, Comm* comm = nullptr);
 
 /// The paper's name of a run's model: VAE, β-VAE-H, … and dpVAE, β-dpVAE-H, … (decoupled).
 std::string display_name(const RunConfig& c);

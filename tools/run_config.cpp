@@ -1,6 +1,7 @@
 #include "run_config.hpp"
 
 #include <cmath>
+#include <utility>
 #include <set>
 
 namespace dpvae::cli {
@@ -35,7 +36,8 @@ json RunConfig::to_json() const {
               {"sample_every", sample_every},
               {"checkpoint_every", checkpoint_every},
               {"log_every", log_every},
-              {"keep_checkpoints", keep_checkpoints}};
+              {"keep_checkpoints", keep_checkpoints},
+              {"skip_nonfinite", skip_nonfinite}};
 }
 
 RunConfig RunConfig::from_json(const json& j, const std::string& where) {
@@ -47,9 +49,16 @@ RunConfig RunConfig::from_json(const json& j, const std::string& where) {
   auto get = [&](const char* key, auto& out) {
     if (!j.contains(key)) dpvae::detail::fail(where + ": missing key '" + std::string(key) + "'");
     using V = std::decay_t<decltype(out)>;
-    if constexpr (std::is_integral_v<V>)
-      dpvae::detail::require(j.at(key).is_number_integer() && (std::is_signed_v<V> || j.at(key).is_number_unsigned()),
-                             where + ": key '" + std::string(key) + "' must be a non-negative integer" );
+    if constexpr (std::is_integral_v<V>) {
+      const json& v = j.at(key);
+      constexpr const char* kind = std::is_signed_v<V> ? "' must be an integer" : "' must be a non-negative integer";
+      dpvae::detail::require(v.is_number_integer() && (std::is_signed_v<V> || v.is_number_unsigned()),
+                             where + ": key '" + std::string(key) + kind);
+      // nlohmann's get<V>() narrows silently: reject values V cannot hold.
+      const bool fits = v.is_number_unsigned() ? std::in_range<V>(v.get<std::uint64_t>())
+                                               : std::in_range<V>(v.get<std::int64_t>());
+      dpvae::detail::require(fits, where + ": key '" + std::string(key) + "' is out of range (" + v.dump() + ")");
+    }
     try {
       out = j.at(key).get<V>();
     } catch (const json::exception&) {
@@ -84,7 +93,16 @@ RunConfig RunConfig::from_json(const json& j, const std::string& where) {
   get("checkpoint_every", c.checkpoint_every);
   get("log_every", c.log_every);
   get("keep_checkpoints", c.keep_checkpoints);
-  c.validate();
+  // Added after the first release: run folders written before it lack the key (false).
+  if (j.contains("skip_nonfinite")) {
+    dpvae::detail::require(j.at("skip_nonfinite").is_boolean(), where + ": key 'skip_nonfinite' must be true or false");
+    c.skip_nonfinite = j.at("skip_nonfinite").get<bool>();
+  }
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    dpvae::detail::fail(where + ": " + e.what());
+  }
   return c;
 }
 
@@ -124,7 +142,8 @@ void RunConfig::validate() const {
   require(sample_every >= 0, "--sample-every must be >= 0");
   require(checkpoint_every >= 1, "--checkpoint-every must be >= 1");
   require(log_every >= 1, "--log-every must be >= 1");
-  require(keep_checkpoints >= 1, "--keep-checkpoints must be >= 1");
+  require(keep_checkpoints >= 1 && keep_checkpoints <= 1000000, "--keep-checkpoints must be in [1, 10^6] (got " +
+                                                                   std::to_string(keep_checkpoints) + ")");
 }
 
 ModelConfig RunConfig::model_config(const Architecture& arch, double dataset_size) const {
@@ -217,17 +236,6 @@ Data load_data(const RunConfig& cfg) {
   d.train_labels = std::move(set.train.labels);
   d.test_labels = std::move(set.test.labels);
   return d;
-}
-
-std::unique_ptr<AnyModel> make_model(const std::string& objective, const std::string& prior, const ModelConfig& c,
-                                     const Hyper& h) {
-  if (objective == "vae") return detail::make_vae(prior, c, h);
-  if (objective == "beta-h") return detail::make_beta_h(prior, c, h);
-  if (objective == "beta-b") return detail::make_beta_b(prior, c, h);
-  if (objective == "beta-tc") return detail::make_beta_tc(prior, c, h);
-  if (objective == "factor") return detail::make_factor(prior, c, h);
-  if (objective == "info") return detail::make_info(prior, c, h);
-  dpvae::detail::fail("unknown objective '" + objective + "' (expected vae, beta-h, beta-b, beta-tc, factor or info)");
 }
 
 }  // namespace dpvae::cli

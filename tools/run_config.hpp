@@ -35,6 +35,7 @@ struct RunConfig {
   std::int64_t checkpoint_every = 1000;
   std::int64_t log_every = 100;
   std::int64_t keep_checkpoints = 2;
+  bool skip_nonfinite = false;  // skip (and count) steps with a non-finite loss or gradient
 
   nlohmann::json to_json() const;
   static RunConfig from_json(const nlohmann::json& j, const std::string& where);

@@ -118,12 +118,12 @@ class FeatureNet {
     return loss;
   }
 
-  /// Fraction of rows whose argmax logit equals the label, in batches of 1000.
+  /// Fraction of rows whose argmax logit equals the label, in batches of 100.
   double accuracy(const Matrix<T>& x, const std::vector<int>& y) const {
     detail::require(static_cast<Index>(y.size()) == x.rows() && x.rows() > 0, "feature net: one label per row is needed");
     Index correct = 0;
-    for (Index r0 = 0; r0 < x.rows(); r0 += 1000) {
-      const Index len = std::min<Index>(1000, x.rows() - r0);
+    for (Index r0 = 0; r0 < x.rows(); r0 += 100) {
+      const Index len = std::min<Index>(100, x.rows() - r0);
       const Matrix<T> l = logits(x.middleRows(r0, len));
       for (Index i = 0; i < len; ++i) {
         Index arg = 0;

@@ -174,8 +174,15 @@ class DpVae {
     const Matrix<T>& h = encoder_.forward(x, enc_tape_);
     mu_ = h.leftCols(d);
     logvar_ = h.rightCols(d).cwiseMax(T(config_.logvar_min)).cwiseMin(T(config_.logvar_max));
-    eps_.resize(n, d);
-    rng_.fill_normal(std::span<T>(eps_.data(), static_cast<std::size_t>(eps_.size())));
+    if (shard_total_ > 0) {  // data-parallel: this batch is rows [offset, offset + n) of the whole
+      detail::require(shard_offset_ + n <= shard_total_, "compute_gradients: the shard runs past the sharded batch");
+      noise_.resize(shard_total_, d);
+      rng_.fill_normal(std::span<T>(noise_.data(), static_cast<std::size_t>(noise_.size())));
+      eps_ = noise_.middleRows(shard_offset_, n);
+    } else {
+      eps_.resize(n, d);
+      rng_.fill_normal(std::span<T>(eps_.data(), static_cast<std::size_t>(eps_.size())));
+    }
     std_ = (T(0.5) * logvar_.array()).exp().matrix();
     z_ = mu_ + std_.cwiseProduct(eps_);
     const Matrix<T>& out = decoder_.forward(z_, dec_tape_);
@@ -221,16 +228,61 @@ class DpVae {
   /// One optimisation step on the batch x (n × D): compute_gradients, one Adam step over
   /// the flat buffer, then the objective's own step if it has one (FactorVAE's
   /// discriminator, on this step's z). Returns the terms of compute_gradients (plus
-  /// "discriminator", its loss). On NumericalError the parameters are unchanged.
+  /// "discriminator", its loss). Every loss and gradient (the discriminator's too) is
+  /// checked before any update: on NumericalError the parameters, both Adam states and
+  /// step() are unchanged (the RNG has advanced), so a caller may skip_step() and go on.
   Terms train_step(const Matrix<T>& x) {
-    Terms terms = compute_gradients(x);
-    adam_.step(params_, grads_);
-    if constexpr (requires { objective_.discriminator_step(z_, rng_); }) {
-      terms.emplace_back("discriminator", objective_.discriminator_step(z_, rng_));
-    }
-    ++step_;
+    Terms terms = prepare_step(x);
+    apply_step();
     return terms;
   }
+
+  /// The first half of train_step: compute_gradients, then the objective's own gradients
+  /// (FactorVAE's discriminator), all checked; nothing is updated. Between the halves a
+  /// data-parallel caller all-reduces gradients() and objective_gradients().
+  Terms prepare_step(const Matrix<T>& x) {
+    Terms terms = compute_gradients(x);
+    if constexpr (requires { objective_.discriminator_prepare(z_, rng_); }) {
+      const double dloss = objective_.discriminator_prepare(z_, rng_);
+      if (!std::isfinite(dloss))
+        throw NumericalError("step " + std::to_string(step_ + 1) + ": the loss term 'discriminator' is not finite (" +
+                             std::to_string(dloss) + ")");
+      for (const T g : objective_.discriminator_gradients())
+        if (!std::isfinite(g))
+          throw NumericalError("step " + std::to_string(step_ + 1) + ": a gradient of the discriminator is not finite");
+      terms.emplace_back("discriminator", dloss);
+    }
+    return terms;
+  }
+  /// The second half of train_step: one Adam step of the model on gradients(), one of the
+  /// objective's own parameters on objective_gradients(), and the step count.
+  void apply_step() {
+    adam_.step(params_, grads_);
+    if constexpr (requires { objective_.discriminator_apply(); }) objective_.discriminator_apply();
+    ++step_;
+  }
+  /// The gradients of the objective's own parameters (FactorVAE's discriminator), filled by
+  /// prepare_step; empty for the other objectives.
+  std::span<T> objective_gradients() {
+    if constexpr (requires { objective_.discriminator_gradients(); }) return objective_.discriminator_gradients();
+    else return {};
+  }
+  /// Data-parallel training (tools/comm.hpp): the batches given to compute_gradients are rows
+  /// [offset, offset + n) of batches of `total` rows split across processes. Every process
+  /// then draws the whole batch's noise ε (total × d, from the same RNG stream) and uses its
+  /// own rows, so the mean of the shards' gradients equals one process's gradient on the
+  /// whole batch (for objectives whose terms are per-sample means) and every process's RNG
+  /// stays in step with the others. total = 0 turns it off. Throws Error for offset ∉ [0, total].
+  void set_noise_shard(Index offset, Index total) {
+    detail::require(offset >= 0 && total >= 0 && offset <= total, "set_noise_shard: the offset lies outside the batch");
+    shard_offset_ = offset;
+    shard_total_ = total;
+  }
+
+  /// Counts a step without an update (a step whose train_step threw NumericalError and
+  /// that the caller chose to skip): step() advances, so schedules keyed on the step
+  /// (β-VAE-B's capacity) stay on time; parameters and Adam states are untouched.
+  void skip_step() { ++step_; }
 
   /// The posterior sample z = μ + σ ⊙ ε of the last compute_gradients call (n × d).
   const Matrix<T>& last_latent_sample() const { return z_; }
@@ -388,6 +440,8 @@ class DpVae {
   Adam<T> adam_;
   Rng rng_;
   std::uint64_t step_ = 0;
+  Index shard_offset_ = 0, shard_total_ = 0;  // set_noise_shard
+  Matrix<T> noise_;
   // per-step buffers, reused
   typename Enc::Tape enc_tape_;
   typename Dec::Tape dec_tape_;

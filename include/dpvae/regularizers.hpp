@@ -271,11 +271,19 @@ struct Factor {
   /// The discriminator's step on z (the VAE step's sample, detached) and its
   /// permutation: one Adam step on discriminator_loss. Returns the loss before the step.
   double discriminator_step(const Matrix<T>& z, Rng& rng) {
-    permuted_ = permute_dims(z, rng);
-    const double loss = discriminator_loss(z, permuted_, true);
-    adam_.step(params_, grads_);
+    const double loss = discriminator_prepare(z, rng);
+    discriminator_apply();
     return loss;
   }
+  /// The first half of discriminator_step: draws the permutation z̃ of z from rng and fills
+  /// D's gradients of discriminator_loss(z, z̃); returns that loss. D is not changed, so a
+  /// caller can check the loss and gradients before discriminator_apply().
+  double discriminator_prepare(const Matrix<T>& z, Rng& rng) {
+    permuted_ = permute_dims(z, rng);
+    return discriminator_loss(z, permuted_, true);
+  }
+  /// The second half of discriminator_step: one Adam step of D on the prepared gradients.
+  void discriminator_apply() { adam_.step(params_, grads_); }
 
   Network<T>& discriminator() { return net_; }
   const Network<T>& discriminator() const { return net_; }

@@ -171,9 +171,15 @@ inline std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in,
 /// after the header number exactly prod(sizes). Throws Error: "cannot open <path>: <why>",
 /// "<path>: not an IDX file (bad magic ...)", "<path>: truncated: header declares N bytes of
 /// data, file has M", "<path>: corrupt gzip data (...)", and so on, one line each.
+inline IdxArray parse_idx(std::vector<std::uint8_t> bytes, const std::string& p);
+
 inline IdxArray read_idx(const std::filesystem::path& path) {
-  const std::string p = path.string();
-  std::vector<std::uint8_t> bytes = detail::read_file_bytes(path);
+  return parse_idx(detail::read_file_bytes(path), path.string());
+}
+
+/// read_idx on a file's bytes held in memory (plain or gzip); `p` names it in errors. The
+/// same checks and errors as read_idx.
+inline IdxArray parse_idx(std::vector<std::uint8_t> bytes, const std::string& p) {
   const bool gz = bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
   if (gz) bytes = detail::gunzip(bytes, p);
   const std::string after = gz ? " after decompression" : "";
@@ -184,7 +190,10 @@ inline IdxArray read_idx(const std::filesystem::path& path) {
                         "; an IDX file starts with 00 00 <dtype> <ndim>)");
   if (bytes[0] != 0 || bytes[1] != 0) {
     std::string magic;
-    for (std::size_t i = 0; i < 4; ++i) magic += (i ? " " : "") + detail::idx_hex_byte(bytes[i]);
+    for (std::size_t i = 0; i < 4; ++i) {
+      if (i > 0) magic.push_back(' ');
+      magic.append(detail::idx_hex_byte(bytes[i]));
+    }
     dpvae::detail::fail(p + ": not an IDX file (bad magic " + magic +
                         "; an IDX file starts with 00 00 <dtype> <ndim>)");
   }

@@ -128,7 +128,9 @@ struct File {
 };
 
 namespace detail_io {
-inline void write_all(int fd, const void* data, std::size_t size, const std::string& path) {
+/// Writes all of `data` to fd; on failure closes fd, removes `tmp` (the partial file) and
+/// throws dpvae::Error "cannot write <path>: <why>" (e.g. "No space left on device").
+inline void write_all(int fd, const void* data, std::size_t size, const std::string& path, const std::string& tmp) {
   const auto* p = static_cast<const unsigned char*>(data);
   while (size > 0) {
     const ssize_t w = ::write(fd, p, size);
@@ -136,6 +138,7 @@ inline void write_all(int fd, const void* data, std::size_t size, const std::str
       if (errno == EINTR) continue;
       const std::string why = std::strerror(errno);
       ::close(fd);
+      ::unlink(tmp.c_str());
       detail::fail("cannot write " + path + ": " + why);
     }
     p += w;
@@ -145,21 +148,33 @@ inline void write_all(int fd, const void* data, std::size_t size, const std::str
 }  // namespace detail_io
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync
-/// of the directory. Throws dpvae::Error naming the path on any failure; the old file, if
-/// any, is untouched unless the rename succeeded.
+/// of the directory. Throws dpvae::Error naming the path on any failure (the partial
+/// temporary is removed; a full disk reads "No space left on device"); the old file, if
+/// any, is untouched unless the rename succeeded. A path that exists and is not a regular
+/// file (a device, FIFO, folder or symbolic link) is refused, never replaced.
 inline void write_file_atomic(const std::filesystem::path& path, const std::vector<unsigned char>& bytes) {
   const std::string target = path.string();
+  // The rename would replace whatever is there: refuse anything but a regular file (a
+  // device such as /dev/null, a FIFO, a folder), which a file write is not meant to replace.
+  std::error_code ec;
+  const auto st = std::filesystem::symlink_status(path, ec);
+  if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+    detail::fail("cannot write " + target + ": it exists and is not a regular file");
   const std::string tmp = target + ".tmp" + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) detail::fail("cannot write " + target + ": " + std::strerror(errno));
-  detail_io::write_all(fd, bytes.data(), bytes.size(), target);
+  detail_io::write_all(fd, bytes.data(), bytes.size(), target, tmp);
   if (::fsync(fd) != 0) {
     const std::string why = std::strerror(errno);
     ::close(fd);
     ::unlink(tmp.c_str());
     detail::fail("cannot write " + target + ": " + why);
   }
-  ::close(fd);
+  if (::close(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    detail::fail("cannot write " + target + ": " + why);
+  }
   if (std::rename(tmp.c_str(), target.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     ::unlink(tmp.c_str());
@@ -246,7 +261,8 @@ inline File parse(const std::vector<unsigned char>& buf, const std::string& path
       detail::require(s.is_number_unsigned() || (s.is_number_integer() && s.get<std::int64_t>() >= 0),
                       where + "tensor '" + it.key() + "' has a negative or non-integer dimension");
       const auto v = s.get<std::uint64_t>();
-      detail::require(v == 0 || count <= (std::uint64_t{1} << 62) / v, where + "tensor '" + it.key() + "' is too large");
+      detail::require(v <= (std::uint64_t{1} << 62) && (v == 0 || count <= (std::uint64_t{1} << 62) / v),
+                      where + "tensor '" + it.key() + "' is too large");
       count *= v;
       t.shape.push_back(static_cast<std::int64_t>(v));
     }
