@@ -20,7 +20,7 @@ build=${DPVAE_BENCH_BUILD:-$root/build-bench}
 results=$root/benchmarks/results
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
-reps=5; min_time=1; rounds=3
+reps=3; min_time=1; rounds=3
 [ $quick = 1 ] && { reps=2; min_time=0.3; rounds=1; }
 mkdir -p "$results"
 
