@@ -185,6 +185,9 @@ def main():
             ctx_pt = j["context"]
             for r in j["timings"]:
                 pt.setdefault(r["name"], []).append(r["ms_per_step"])
+        lines.append("PyTorch's own figures move by ×2–3 between runs on this shared machine (its OpenMP threads "
+                     "suffer most from other processes); the alternating rounds put the same load on both sides.")
+        lines.append("")
         lines.append(f"Steps per second in {len(dp_rounds)} alternating rounds (dpvae's benchmark, then PyTorch's "
                      f"loop, on the same models), medians. PyTorch: torch.set_num_threads({ctx_pt.get('threads')}), "
                      f"OPENBLAS_NUM_THREADS={ctx_pt.get('OPENBLAS_NUM_THREADS')}, "
@@ -207,9 +210,7 @@ def main():
                          "by col2im), while PyTorch runs oneDNN's JIT direct convolutions on blocked layouts. "
                          "The next steps: im2col/col2im fused into the GEMM per chunk of images so that patches stay "
                          "in L2, or oneDNN (Debian's libdnnl-dev, the library PyTorch uses here) as a backend for "
-                         "the convolutions. On two-moons the objectives' O(B²d) latent math (MMD, minibatch-"
-                         "weighted sampling) runs as per-pair Eigen row expressions that allocate a temporary per "
-                         "pair; plain loops would remove that.")
+                         "the convolutions.")
         one = os.path.join(d, "vs_pytorch_torch1thread.json")
         if os.path.exists(one):
             lines.append("")
