@@ -1,26 +1,132 @@
-// Time per training step of the MNIST architecture (batch 100), standard vs decoupled prior.
-// Figures of merit are ratios measured in one run (machines here are shared and noisy).
+// bench_train_step — time per training step, and how far it is from the machine's GEMM limit.
+//
+// Benchmarks (names are what benchmarks/run.sh parses):
+//   train/<data>/<objective>/<prior>/threads:<t>   one DpVae::train_step, batch 100
+//       data: mnist (the paper's conv net, 28 × 28 × 1, d = 2, Bernoulli) or
+//             moons (the two-moons MLP 2 → 100 → 50 → 2d, Gaussian w = 50);
+//       objective: vae, beta-h, beta-b, beta-tc, factor (the paper's 5 × 1000
+//             discriminator), info; prior: standard or decoupled (6 coupling blocks).
+//   gemm/<m>x<n>x<k>/threads:<t>   one float32 GEMM through the CPU backend (Eigen under
+//       oneTBB): the machine's attainable FLOP/s in this binary, for the FLOP fraction.
+// Counters: flops (analytic FLOPs per iteration, benchmarks/flops.hpp) and flop_rate.
+// Figures of merit are ratios of benchmarks measured in the same run; run with
+// --benchmark_enable_random_interleaving=true and repetitions so that the machine's load
+// (shared, noisy) falls on both sides of a ratio alike.
+#include "flops.hpp"
+
+#include <dpvae/data/two_moons.hpp>
 #include <dpvae/dpvae.hpp>
 
 #include <benchmark/benchmark.h>
+#include <tbb/global_control.h>
+
+#include <string>
+
+#include <sys/resource.h>
 
 namespace {
 
-template <class Model>
-void train_step(benchmark::State& state) {
-  dpvae::ModelConfig c;
-  c.architecture = dpvae::Architecture::conv_images(28, 28, 1, 2);
-  Model model(c);
-  dpvae::Rng rng(1);
-  dpvae::Matrix<float> x(100, 784);
-  for (dpvae::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.uniform());
-  for (auto _ : state) benchmark::DoNotOptimize(model.train_step(x));
-  state.SetItemsProcessed(state.iterations() * 100);
+using namespace dpvae;
+constexpr Index kBatch = 100;
+
+ModelConfig mnist_config() {
+  ModelConfig c;
+  c.architecture = Architecture::conv_images(28, 28, 1, 2);
+  c.seed = 1;
+  return c;
+}
+ModelConfig moons_config() {
+  ModelConfig c;
+  c.architecture = Architecture::mlp(2, 2);
+  c.likelihood = Likelihood::gaussian(50.0);
+  c.dataset_size = 2000;
+  c.seed = 1;
+  return c;
 }
 
-BENCHMARK(train_step<dpvae::DpVae<dpvae::BetaH, dpvae::Prior<dpvae::StandardNormal>>>)->Unit(benchmark::kMillisecond);
-BENCHMARK(train_step<dpvae::DpVae<dpvae::BetaH, dpvae::Coupling<6>>>)->Unit(benchmark::kMillisecond);
+long minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
+template <class Model>
+void train_step(benchmark::State& state, ModelConfig config, int threads) {
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  Model model(config);
+  Rng rng(7);
+  Matrix<float> x(kBatch, model.data_dim());
+  if (config.architecture.kind == Architecture::Kind::conv) {
+    for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.uniform());
+  } else {
+    x = data::two_moons<float>(kBatch, 0.05, rng);
+  }
+  model.train_step(x);  // warm-up: buffers sized, pages touched
+  const long faults_before = minor_faults();
+  for (auto _ : state) benchmark::DoNotOptimize(model.train_step(x));
+  // Page faults per step: zero when a step neither allocates fresh memory nor returns it.
+  state.counters["page_faults"] = static_cast<double>(minor_faults() - faults_before) /
+                                  static_cast<double>(state.iterations());
+  const double flow_passes = std::string(Model::objective_name()) == "info" ? 2.0 : 1.0;
+  const double flops = bench::train_step_flops(model, kBatch, flow_passes);
+  state.counters["flops"] = flops;
+  state.counters["flop_rate"] = benchmark::Counter(flops * static_cast<double>(state.iterations()),
+                                                   benchmark::Counter::kIsRate);
+  state.counters["threads"] = threads;
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+
+void gemm(benchmark::State& state, Index m, Index n, Index k, int threads) {
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  Matrix<float> a = Matrix<float>::Random(m, k), b = Matrix<float>::Random(k, n), c(m, n);
+  for (auto _ : state) {
+    Cpu::gemm(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  state.counters["flops"] = flops;
+  state.counters["flop_rate"] = benchmark::Counter(flops * static_cast<double>(state.iterations()),
+                                                   benchmark::Counter::kIsRate);
+  state.counters["threads"] = threads;
+}
+
+template <class Reg, class Prior>
+void add_train(const char* data, const char* prior, int threads) {
+  const std::string name = std::string("train/") + data + "/" + Reg::name + "/" + prior +
+                           "/threads:" + std::to_string(threads);
+  const ModelConfig c = std::string(data) == "mnist" ? mnist_config() : moons_config();
+  benchmark::RegisterBenchmark(name.c_str(), [c, threads](benchmark::State& s) {
+    train_step<DpVae<Reg, Prior>>(s, c, threads);
+  })->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+template <class Reg>
+void add_both(const char* data, int threads) {
+  add_train<Reg, Prior<StandardNormal>>(data, "standard", threads);
+  add_train<Reg, Coupling<6>>(data, "decoupled", threads);
+}
+
+template <class... Regs>
+void add_all(const char* data, int threads) {
+  (add_both<Regs>(data, threads), ...);
+}
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  for (int t : {1, 2}) {
+    const std::string name = "gemm/1024x1024x1024/threads:" + std::to_string(t);
+    benchmark::RegisterBenchmark(name.c_str(), [t](benchmark::State& s) { gemm(s, 1024, 1024, 1024, t); })
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+  add_all<Vae, BetaH, BetaB, BetaTC, Factor, Info>("mnist", 2);
+  add_both<BetaH>("mnist", 1);  // the 1 → 2 thread scaling
+  add_both<Vae>("mnist", 1);    // CPU time per step against PyTorch's, independent of the load
+  add_all<Vae, BetaH, BetaB, BetaTC, Factor, Info>("moons", 2);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

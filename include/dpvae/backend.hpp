@@ -50,6 +50,38 @@ struct ConvGeometry {
   Index out_pixels() const { return out_h * out_w; }
 };
 
+namespace detail {
+// Element-wise kernels on non-aliasing buffers, written as plain loops that GCC and Clang
+// vectorise (compare + blend). A select between x and slope·x is not if-converted under
+// -ftrapping-math (the product would be evaluated speculatively), so LeakyReLU is written
+// as select(x > 0, x, 0) + slope · select(x > 0, 0, x): one of the two terms is an exact
+// zero, so the results equal the scalar definition bit for bit.
+template <class T>
+void leaky_relu(T slope, Index n, const T* __restrict x, T* __restrict y) {
+  if (slope == T(0)) {
+    for (Index i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+  } else {
+    for (Index i = 0; i < n; ++i) y[i] = (x[i] > T(0) ? x[i] : T(0)) + slope * (x[i] > T(0) ? T(0) : x[i]);
+  }
+}
+template <class T>
+void leaky_relu_backward(T slope, Index n, const T* __restrict x, const T* __restrict dy, T* __restrict dx) {
+  if (slope == T(0)) {
+    for (Index i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
+  } else {
+    for (Index i = 0; i < n; ++i) dx[i] = (x[i] > T(0) ? dy[i] : T(0)) + slope * (x[i] > T(0) ? T(0) : dy[i]);
+  }
+}
+template <class T>
+void tanh_backward(Index n, const T* __restrict y, const T* __restrict dy, T* __restrict dx) {
+  for (Index i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
+}
+template <class T>
+void sigmoid_backward(Index n, const T* __restrict y, const T* __restrict dy, T* __restrict dx) {
+  for (Index i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
+}
+}  // namespace detail
+
 /// What a backend must provide (all buffers row-major; `ld*` are row strides).
 template <class B>
 concept Backend = requires(bool t, Index i, float f, const float* cp, float* p,
@@ -150,16 +182,21 @@ struct Cpu {
   }
 
   /// y = act(x) element-wise over `count` values (slope: LeakyReLU's negative slope).
+  /// ReLU and LeakyReLU are branch-free loops the compiler vectorises (a comparison and a
+  /// blend); Eigen's select() runs them as scalar branches, which mispredict on activations.
   template <class T>
   static void activate(Activation act, T slope, Index count, const T* x, T* y) {
-    for_elements(count, [&](Index lo, Index hi) {
+    for_elements(count, [act, slope, x, y](Index lo, Index hi) {
+      if (act == Activation::relu || act == Activation::leaky_relu) {
+        detail::leaky_relu(act == Activation::relu ? T(0) : slope, hi - lo, x + lo, y + lo);
+        return;
+      }
       auto xs = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x + lo, hi - lo);
       auto ys = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(y + lo, hi - lo);
-      switch (act) {
-        case Activation::relu: ys = xs.max(T(0)); break;
-        case Activation::leaky_relu: ys = (xs > T(0)).select(xs, slope * xs); break;
-        case Activation::tanh: ys = xs.tanh(); break;
-        case Activation::sigmoid: ys = T(1) / (T(1) + (-xs).exp()); break;
+      if (act == Activation::tanh) {
+        ys = xs.tanh();
+      } else {
+        ys = T(1) / (T(1) + (-xs).exp());
       }
     });
   }
@@ -168,17 +205,20 @@ struct Cpu {
   template <class T>
   static void activate_backward(Activation act, T slope, Index count, const T* x, const T* y,
                                 const T* dy, T* dx) {
-    for_elements(count, [&](Index lo, Index hi) {
-      using A = Eigen::Array<T, Eigen::Dynamic, 1>;
-      auto xs = Eigen::Map<const A>(x + lo, hi - lo);
-      auto ys = Eigen::Map<const A>(y + lo, hi - lo);
-      auto gs = Eigen::Map<const A>(dy + lo, hi - lo);
-      auto ds = Eigen::Map<A>(dx + lo, hi - lo);
+    for_elements(count, [act, slope, x, y, dy, dx](Index lo, Index hi) {
       switch (act) {
-        case Activation::relu: ds = (xs > T(0)).select(gs, T(0)); break;
-        case Activation::leaky_relu: ds = (xs > T(0)).select(gs, slope * gs); break;
-        case Activation::tanh: ds = gs * (T(1) - ys.square()); break;
-        case Activation::sigmoid: ds = gs * ys * (T(1) - ys); break;
+        case Activation::relu:
+          detail::leaky_relu_backward(T(0), hi - lo, x + lo, dy + lo, dx + lo);
+          return;
+        case Activation::leaky_relu:
+          detail::leaky_relu_backward(slope, hi - lo, x + lo, dy + lo, dx + lo);
+          return;
+        case Activation::tanh:
+          detail::tanh_backward(hi - lo, y + lo, dy + lo, dx + lo);
+          return;
+        case Activation::sigmoid:
+          detail::sigmoid_backward(hi - lo, y + lo, dy + lo, dx + lo);
+          return;
       }
     });
   }

@@ -65,21 +65,28 @@ class MinibatchWeighted {
 
   void backward(const Matrix<T>& z, const Matrix<T>& mu, const Matrix<T>& logvar, const Vector<T>& cj,
                 const Vector<T>& cm, Matrix<T>& dz, Matrix<T>& dmu, Matrix<T>& dlogvar) const {
-    const Index n = z.rows();
-    const auto inv_var = (-logvar.array()).exp().eval();
+    const Index n = z.rows(), d = z.cols();
+    inv_var_ = (-logvar.array()).exp().matrix();
+    // Plain loops over k: per-pair Eigen row expressions with .eval() allocated a
+    // temporary per pair (B² per step).
     for (Index i = 0; i < n; ++i)
       for (Index j = 0; j < n; ++j) {
-        // coefficient on ∂a_ijk: cj_i w_ij + cm_i w_ijk
-        const auto coef = (cj[i] * wj_(i, j) + cm[i] * wm_.row(i * n + j).array()).eval();
-        const auto diff = ((z.row(i) - mu.row(j)).array() * inv_var.row(j)).eval();
-        dz.row(i).array() -= coef * diff;
-        dmu.row(j).array() += coef * diff;
-        dlogvar.row(j).array() += coef * (T(0.5) * (z.row(i) - mu.row(j)).array() * diff - T(0.5));
+        const T cw = cj[i] * wj_(i, j);
+        for (Index k = 0; k < d; ++k) {
+          // coefficient on ∂a_ijk: cj_i w_ij + cm_i w_ijk
+          const T coef = cw + cm[i] * wm_(i * n + j, k);
+          const T delta = z(i, k) - mu(j, k);
+          const T diff = delta * inv_var_(j, k);
+          dz(i, k) -= coef * diff;
+          dmu(j, k) += coef * diff;
+          dlogvar(j, k) += coef * (T(0.5) * delta * diff - T(0.5));
+        }
       }
   }
 
  private:
   Matrix<T> a_, wj_, wm_;
+  mutable Matrix<T> inv_var_;
   Vector<T> log_qz_, log_prod_;
 };
 
@@ -111,16 +118,22 @@ T mmd_unbiased(const Matrix<T>& x, const Matrix<T>& y, MmdKernel kernel, T c = T
   T sxx = 0, syy = 0, sxy = 0;
   const T wxx = T(1) / (T(n) * T(n - 1)), wyy = T(1) / (T(m) * T(m - 1)), wxy = T(2) / (T(n) * T(m));
   auto pairs = [&](const Matrix<T>& a, const Matrix<T>& b, bool same, T w, T& sum, Matrix<T>* da, Matrix<T>* db) {
+    // Plain loops over the d coordinates: a per-pair Eigen row temporary allocated B² times.
     for (Index i = 0; i < a.rows(); ++i)
       for (Index j = same ? i + 1 : 0; j < b.rows(); ++j) {
-        const auto diff = (a.row(i) - b.row(j)).eval();
+        const T* ai = a.data() + i * d;
+        const T* bj = b.data() + j * d;
+        T r2 = 0;
+        for (Index q = 0; q < d; ++q) r2 += (ai[q] - bj[q]) * (ai[q] - bj[q]);
         T k, slope;
-        k_and_slope(diff.squaredNorm(), k, slope);
+        k_and_slope(r2, k, slope);
         sum += same ? 2 * k : k;
         // ∂k/∂a_i = 2 slope (a_i − b_j); each unordered same-sample pair counts twice.
         const T g = c * w * T(2) * slope * (same ? T(2) : T(1));
-        if (da) da->row(i) += g * diff;
-        if (db) db->row(j) -= g * diff;
+        if (da)
+          for (Index q = 0; q < d; ++q) (*da)(i, q) += g * (ai[q] - bj[q]);
+        if (db)
+          for (Index q = 0; q < d; ++q) (*db)(j, q) -= g * (ai[q] - bj[q]);
       }
   };
   pairs(x, x, true, wxx, sxx, dx, dx);

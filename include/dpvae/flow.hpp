@@ -23,15 +23,19 @@ class CouplingFlow {
   using Net = Network<T, B>;
   using RowArray = Eigen::Array<T, 1, Eigen::Dynamic>;
 
+  /// One block's part of a pass. Every buffer persists across steps when a tape is reused,
+  /// so a pass with a reused tape allocates nothing once the batch size is fixed.
   struct BlockTape {
     Matrix<T> in;                  // u (forward) or y (inverse)
+    Matrix<T> h;                   // b ⊙ in, the input of s and t
+    Matrix<T> e;                   // exp(s) (forward) or exp(−s) (inverse)
     typename Net::Tape s_tape, t_tape;
     Matrix<T> ds, dt, dh;          // backward scratch
   };
   /// One pass (forward or inverse) of the whole flow: keep one per use in a step.
   struct Tape {
     std::vector<BlockTape> blocks;
-    Matrix<T> grad;  // backward scratch
+    Matrix<T> grad, carry;  // backward scratch
   };
 
   CouplingFlow() = default;
@@ -43,6 +47,7 @@ class CouplingFlow {
       RowArray m(dim);
       for (Index j = 0; j < dim; ++j) m[j] = ((j < half) == (k % 2 == 0)) ? T(1) : T(0);
       masks_.push_back(m);
+      complements_.push_back(T(1) - m);
       s_.push_back(coupling_net<T, B>(dim, hidden));
       t_.push_back(coupling_net<T, B>(dim, hidden));
     }
@@ -60,6 +65,7 @@ class CouplingFlow {
   void set_mask(Index k, const RowArray& m) {
     detail::require(m.size() == dim_, "flow mask has the wrong length");
     masks_[static_cast<std::size_t>(k)] = m;
+    complements_[static_cast<std::size_t>(k)] = T(1) - m;
   }
   const Net& s_net(Index k) const { return s_[static_cast<std::size_t>(k)]; }
   const Net& t_net(Index k) const { return t_[static_cast<std::size_t>(k)]; }
@@ -92,11 +98,12 @@ class CouplingFlow {
       BlockTape& bt = tape.blocks[k];
       bt.in = z0;
       const RowArray& b = masks_[k];
-      const RowArray nb = T(1) - b;
-      const Matrix<T> h = (bt.in.array().rowwise() * b).matrix();
-      const auto& s = s_[k].forward(h, bt.s_tape);
-      const auto& t = t_[k].forward(h, bt.t_tape);
-      z0 = (h.array() + (bt.in.array() * s.array().exp() + t.array()).rowwise() * nb).matrix();
+      const RowArray& nb = complements_[k];
+      bt.h = (bt.in.array().rowwise() * b).matrix();
+      const auto& s = s_[k].forward(bt.h, bt.s_tape);
+      const auto& t = t_[k].forward(bt.h, bt.t_tape);
+      bt.e = s.array().exp().matrix();
+      z0 = (bt.h.array() + (bt.in.array() * bt.e.array() + t.array()).rowwise() * nb).matrix();
       logdet += (s.array().rowwise() * nb).rowwise().sum().matrix();
     }
   }
@@ -104,12 +111,13 @@ class CouplingFlow {
   /// Backward of forward(): given dz0 = ∂L/∂z0 and dlogdet = ∂L/∂logdet (n), assigns
   /// *dz = ∂L/∂z (when given) and accumulates ∂L/∂ψ into the bound gradients.
   void backward_forward(Tape& tape, const Matrix<T>& dz0, const Vector<T>& dlogdet, Matrix<T>* dz) const {
-    Matrix<T> dy = dz0;
+    Matrix<T>& dy = tape.carry;
+    dy = dz0;
     for (std::size_t k = s_.size(); k-- > 0;) {
       BlockTape& bt = tape.blocks[k];
       const RowArray& b = masks_[k];
-      const RowArray nb = T(1) - b;
-      const auto es = bt.s_tape.output().array().exp();
+      const RowArray& nb = complements_[k];
+      const auto es = bt.e.array();
       bt.ds = ((dy.array() * bt.in.array() * es).colwise() + dlogdet.array()).rowwise() * nb;
       bt.dt = (dy.array().rowwise() * nb).matrix();
       s_[k].backward(bt.s_tape, bt.ds, &bt.dh);
@@ -117,7 +125,7 @@ class CouplingFlow {
       bt.dh += tape.grad;
       dy = (dy.array() * ((es.rowwise() * nb).rowwise() + b) + bt.dh.array().rowwise() * b).matrix();
     }
-    if (dz) *dz = std::move(dy);
+    if (dz) *dz = dy;
   }
 
   /// z = f⁻¹(z0), recording the pass on `tape`; `logdet`, when given, receives
@@ -132,11 +140,12 @@ class CouplingFlow {
       BlockTape& bt = tape.blocks[k];
       bt.in = z;
       const RowArray& b = masks_[k];
-      const RowArray nb = T(1) - b;
-      const Matrix<T> h = (bt.in.array().rowwise() * b).matrix();
-      const auto& s = s_[k].forward(h, bt.s_tape);
-      const auto& t = t_[k].forward(h, bt.t_tape);
-      z = (h.array() + ((bt.in.array() - t.array()) * (-s.array()).exp()).rowwise() * nb).matrix();
+      const RowArray& nb = complements_[k];
+      bt.h = (bt.in.array().rowwise() * b).matrix();
+      const auto& s = s_[k].forward(bt.h, bt.s_tape);
+      const auto& t = t_[k].forward(bt.h, bt.t_tape);
+      bt.e = (-s.array()).exp().matrix();
+      z = (bt.h.array() + ((bt.in.array() - t.array()) * bt.e.array()).rowwise() * nb).matrix();
       if (logdet) *logdet -= (s.array().rowwise() * nb).rowwise().sum().matrix();
     }
   }
@@ -144,12 +153,13 @@ class CouplingFlow {
   /// Backward of inverse(): given dz = ∂L/∂z, assigns *dz0 = ∂L/∂z0 (when given) and
   /// accumulates ∂L/∂ψ into the bound gradients.
   void backward_inverse(Tape& tape, const Matrix<T>& dz, Matrix<T>* dz0) const {
-    Matrix<T> du = dz;
+    Matrix<T>& du = tape.carry;
+    du = dz;
     for (std::size_t k = 0; k < s_.size(); ++k) {
       BlockTape& bt = tape.blocks[k];
       const RowArray& b = masks_[k];
-      const RowArray nb = T(1) - b;
-      const auto e = (-bt.s_tape.output().array()).exp();
+      const RowArray& nb = complements_[k];
+      const auto e = bt.e.array();
       const auto& t = bt.t_tape.output();
       bt.dt = ((du.array() * e).rowwise() * (-nb)).matrix();
       bt.ds = (bt.dt.array() * (bt.in.array() - t.array())).matrix();
@@ -158,12 +168,12 @@ class CouplingFlow {
       bt.dh += tape.grad;
       du = (du.array() * ((e.rowwise() * nb).rowwise() + b) + bt.dh.array().rowwise() * b).matrix();
     }
-    if (dz0) *dz0 = std::move(du);
+    if (dz0) *dz0 = du;
   }
 
  private:
   Index dim_ = 0;
-  std::vector<RowArray> masks_;
+  std::vector<RowArray> masks_, complements_;  // b_k and 1 − b_k
   std::vector<Net> s_, t_;
 };
 

@@ -25,7 +25,8 @@ class Network {
   struct Tape {
     std::vector<Matrix<T>> acts;
     std::vector<Matrix<T>> scratch;
-    std::vector<Matrix<T>> grads;  // two ping-pong buffers for backward
+    std::vector<Matrix<T>> grads;  // grads[j] = ∂L/∂(input of layer j), j ≥ 1: one buffer per
+                                   // layer, so a reused tape never reallocates in backward
     const Matrix<T>& output() const { return acts.back(); }
   };
 
@@ -109,10 +110,10 @@ class Network {
   /// given) and accumulates ∂L/∂parameters into the bound gradient slice (when
   /// param_grads is true).
   void backward(Tape& tape, const Matrix<T>& dy, Matrix<T>* dx, bool param_grads = true) const {
-    tape.grads.resize(2);
+    tape.grads.resize(layers_.size());
     const Matrix<T>* upstream = &dy;
     for (std::size_t j = layers_.size(); j-- > 0;) {
-      Matrix<T>* out = (j == 0) ? dx : &tape.grads[j % 2];
+      Matrix<T>* out = (j == 0) ? dx : &tape.grads[j];
       T* g = (param_grads && !grads_.empty()) ? grads_.data() + offsets_[j] : nullptr;
       std::visit([&](const auto& l) {
         l.backward(params_.data() + offsets_[j], g, tape.acts[j], tape.acts[j + 1], *upstream, out,

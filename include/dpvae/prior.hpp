@@ -18,6 +18,7 @@
 
 #include "dpvae/flow.hpp"
 
+#include <array>
 #include <concepts>
 
 #include <tbb/enumerable_thread_specific.h>
@@ -67,6 +68,10 @@ class Prior<StandardNormal, T, B> {
     detail::require(dim >= 1, "the prior needs a latent dimension >= 1");
   }
   Index dim() const { return dim_; }
+  /// A tape owned by the prior (slot 0 or 1) for an objective's per-step passes, so that
+  /// a training step reuses its buffers instead of allocating them (not thread-safe: one
+  /// step at a time per prior, as a model runs them).
+  Tape& scratch_tape(std::size_t slot) const { return scratch_.at(slot); }
   Index num_parameters() const { return 0; }
   std::span<T> parameters() { return {}; }
   std::span<T> gradients() { return {}; }
@@ -126,6 +131,7 @@ class Prior<StandardNormal, T, B> {
                                           " columns, the latent dimension is " + std::to_string(dim_));
   }
   Index dim_;
+  mutable std::array<Tape, 2> scratch_;
 };
 
 /// The decoupled prior p_ψ(z) = N(f(z); 0, I) |det ∂f/∂z| with K coupling blocks.
@@ -160,6 +166,10 @@ class Prior<AffineCoupling<K>, T, B> {
   Prior& operator=(const Prior&) = delete;
 
   Index dim() const { return flow_.dim(); }
+  /// A tape owned by the prior (slot 0 or 1) for an objective's per-step passes, so that
+  /// a training step reuses its buffers instead of allocating them (not thread-safe: one
+  /// step at a time per prior, as a model runs them).
+  Tape& scratch_tape(std::size_t slot) const { return scratch_.at(slot); }
   Index num_parameters() const { return flow_.num_parameters(); }
   /// The flat parameter slice ψ (mutable: a caller may set it).
   std::span<T> parameters() { return params_; }
@@ -238,9 +248,9 @@ class Prior<AffineCoupling<K>, T, B> {
   void accumulate_kl_grad(Tape& tape, const Matrix<T>& /*mu*/, const Matrix<T>& /*logvar*/, const Vector<T>& dkl,
                           Matrix<T>& /*dmu*/, Matrix<T>& dlogvar, Matrix<T>& dz) const {
     dlogvar.array().colwise() -= T(0.5) * dkl.array();
-    const Matrix<T> dz0 = (z0_.array().colwise() * dkl.array()).matrix();
-    const Vector<T> dlogdet = -dkl;
-    flow_.backward_forward(tape, dz0, dlogdet, &dz_);
+    dz0_ = (z0_.array().colwise() * dkl.array()).matrix();
+    dlogdet_ = -dkl;
+    flow_.backward_forward(tape, dz0_, dlogdet_, &dz_);
     dz += dz_;
   }
 
@@ -263,8 +273,9 @@ class Prior<AffineCoupling<K>, T, B> {
   Flow flow_;
   AlignedBuffer<T> owned_, owned_grads_;
   std::span<T> params_, grads_;
-  mutable Matrix<T> z0_, dz_;
-  mutable Vector<T> logdet_;
+  mutable Matrix<T> z0_, dz_, dz0_;
+  mutable Vector<T> logdet_, dlogdet_;
+  mutable std::array<Tape, 2> scratch_;
 };
 
 /// The decoupled prior with K coupling blocks (the paper uses K = 6).
@@ -289,6 +300,7 @@ concept PriorType = requires(const P& p, const Matrix<typename P::Scalar>& m, Ma
   p.backward_forward(tape, m, v, &out);
   p.backward_inverse(tape, m, &out);
   { p.kl(m, m, m, tape) } -> std::same_as<Vector<typename P::Scalar>>;
+  { p.scratch_tape(std::size_t{0}) } -> std::same_as<typename P::Tape&>;
 };
 
 static_assert(PriorType<Coupling<6, double>> && PriorType<Normal<float>>);

@@ -79,7 +79,7 @@ struct Vae {
   void validate() const {}
   template <class P>
   Terms latent_loss(const LatentBatch<T>& b, const P& prior, Rng&, LatentGrads<T>& g) {
-    typename P::Tape tape;
+    typename P::Tape& tape = prior.scratch_tape(0);
     const double kl = detail::kl_term(b, prior, tape, 1.0, g);
     return {{"kl", kl}, {"latent", kl}};
   }
@@ -93,7 +93,7 @@ struct BetaH {
   void validate() const { detail::require_weight(beta, "beta", name); }
   template <class P>
   Terms latent_loss(const LatentBatch<T>& b, const P& prior, Rng&, LatentGrads<T>& g) {
-    typename P::Tape tape;
+    typename P::Tape& tape = prior.scratch_tape(0);
     const double kl = detail::kl_term(b, prior, tape, beta, g);
     return {{"kl", kl}, {"latent", beta * kl}};
   }
@@ -117,7 +117,7 @@ struct BetaB {
   }
   template <class P>
   Terms latent_loss(const LatentBatch<T>& b, const P& prior, Rng&, LatentGrads<T>& g) {
-    typename P::Tape tape;
+    typename P::Tape& tape = prior.scratch_tape(0);
     const Vector<T> kl = prior.kl(b.mu, b.logvar, b.z, tape);
     const double mean_kl = static_cast<double>(kl.mean());
     const double c = capacity(b.step);
@@ -149,7 +149,7 @@ struct BetaTC {
     const Index n = b.z.rows(), d = b.z.cols();
     const Vector<T> log_qzx = log_gaussian_diag(b.z, b.mu, b.logvar);
     mws_.forward(b.z, b.mu, b.logvar, b.dataset_size);
-    typename P::Tape tape;
+    typename P::Tape& tape = prior.scratch_tape(0);
     prior.forward(b.z, z0_, logdet_, tape);
     const Vector<T> log_pz =
         (-T(0.5) * z0_.rowwise().squaredNorm().array() - T(0.5 * kLog2Pi * static_cast<double>(d)) + logdet_.array()).matrix();
@@ -222,7 +222,7 @@ struct Factor {
   template <class P>
   Terms latent_loss(const LatentBatch<T>& b, const P& prior, Rng&, LatentGrads<T>& g) {
     detail::require(net_.num_parameters() > 0, "factor: the discriminator was not set up");
-    typename P::Tape tape;
+    typename P::Tape& tape = prior.scratch_tape(0);
     const double kl = detail::kl_term(b, prior, tape, 1.0, g);
     const Index n = b.z.rows();
     const auto& logits = net_.forward(b.z, vae_tape_);
@@ -314,7 +314,8 @@ struct Info {
   }
   template <class P>
   Terms latent_loss(const LatentBatch<T>& b, const P& prior, Rng& rng, LatentGrads<T>& g) {
-    typename P::Tape kl_tape, sample_tape;
+    typename P::Tape& kl_tape = prior.scratch_tape(0);
+    typename P::Tape& sample_tape = prior.scratch_tape(1);
     const double kl = detail::kl_term(b, prior, kl_tape, 1.0 - alpha, g);
     const Index n = b.z.rows(), d = b.z.cols();
     z0_.resize(n, d);

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# benchmarks/run.sh — builds the benchmark binaries, runs them all, prints a table and writes
+# benchmarks/results/*.json and benchmarks/results/summary.md.
+#
+#   benchmarks/run.sh [--quick]
+#
+# Steps: (1) bench_train_step: every objective × prior on MNIST and two-moons, the 1-thread
+# runs and the reference GEMM, repetitions interleaved at random (train_step.json);
+# (2) when PyTorch is importable (benchmarks/setup-pytorch.sh): export_reference writes the
+# models, a batch and dpvae's loss and gradients, pytorch_reference.py checks that PyTorch
+# computes the same (pytorch_check.json), then dpvae and PyTorch train the same models in
+# alternating rounds (vs_pytorch_*.json); (3) summarize.py writes summary.md.
+# Environment: DPVAE_BENCH_BUILD (build folder, default build-bench), PYTHON (an
+# interpreter with torch; default: python3 if it has torch, else /usr/bin/python3),
+# OMP_WAIT_POLICY for PyTorch (default PASSIVE: on a shared machine PyTorch's spinning
+# OpenMP threads are descheduled and a step takes ×10–15 longer; set ACTIVE on an idle one).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${DPVAE_BENCH_BUILD:-$root/build-bench}
+results=$root/benchmarks/results
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+reps=3; min_time=1; rounds=3
+[ $quick = 1 ] && { reps=2; min_time=0.3; rounds=1; }
+mkdir -p "$results"
+
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+echo "== build ($build)"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDPVAE_BUILD_TESTS=OFF \
+  -DDPVAE_BUILD_TOOLS=OFF -DDPVAE_BUILD_EXAMPLES=OFF -DDPVAE_BUILD_BENCHMARKS=ON >/dev/null
+cmake --build "$build" --target bench_train_step export_reference -j2
+
+bench=$build/benchmarks/bench_train_step
+echo "== training step, FLOP fraction ($reps interleaved repetitions)"
+"$bench" --benchmark_repetitions=$reps --benchmark_enable_random_interleaving=true \
+  --benchmark_min_time=$min_time --benchmark_out="$results/train_step.json.tmp" \
+  --benchmark_out_format=json --benchmark_display_aggregates_only=true
+mv "$results/train_step.json.tmp" "$results/train_step.json"
+
+py=${PYTHON:-}
+if [ -z "$py" ]; then
+  for c in python3 /usr/bin/python3; do
+    if "$c" -c 'import torch' 2>/dev/null; then py=$c; break; fi
+  done
+fi
+rm -f "$results"/vs_pytorch_*.json
+if [ -n "$py" ]; then
+  export OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+  ref=$(mktemp -d)
+  trap 'rm -rf "$ref"' EXIT
+  echo "== same work: loss and gradients, dpvae vs PyTorch"
+  "$build/benchmarks/export_reference" "$ref" >/dev/null
+  "$py" "$root/benchmarks/pytorch_reference.py" check "$ref" --out "$results/pytorch_check.json"
+  filter='train/(mnist|moons)/(vae|beta-tc|factor|info)/(standard|decoupled)/threads:2'
+  for r in $(seq 1 $rounds); do
+    echo "== against PyTorch, round $r of $rounds: dpvae"
+    "$bench" --benchmark_filter="$filter" --benchmark_min_time=$min_time \
+      --benchmark_out="$results/vs_pytorch_dpvae_$r.json" --benchmark_out_format=json
+    echo "== against PyTorch, round $r of $rounds: PyTorch"
+    "$py" "$root/benchmarks/pytorch_reference.py" time "$ref" --threads 2 --seconds $min_time \
+      --steps-mnist $([ $quick = 1 ] && echo 3 || echo 8) --out "$results/vs_pytorch_torch_$r.json"
+  done
+  echo "== against PyTorch, 1 thread (CPU time per step)"
+  "$py" "$root/benchmarks/pytorch_reference.py" time "$ref" --threads 1 --seconds $min_time --filter 'mnist-vae' \
+    --steps-mnist $([ $quick = 1 ] && echo 3 || echo 8) --out "$results/vs_pytorch_torch1thread.json"
+else
+  echo "== PyTorch not importable: skipping the comparison (see benchmarks/setup-pytorch.sh)"
+fi
+
+finished=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+cat > "$results/context.json.tmp" <<JSON
+{"started": "$started", "finished": "$finished", "load_start": "$load_start",
+ "load_end": "$(cut -d' ' -f1-3 /proc/loadavg)", "cores": $(nproc),
+ "cpu": "$(lscpu | sed -n 's/^Model name: *//p' | head -1)",
+ "commit": "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo +dirty)"}
+JSON
+mv "$results/context.json.tmp" "$results/context.json"
+echo "== summary ($results/summary.md)"
+python3 "$root/benchmarks/summarize.py" "$results"
