@@ -255,9 +255,12 @@ FeatureSpace feature_space(const Data& data, const fs::path& path, const Feature
       const double loss = net->train_step(x, y);
       require(std::isfinite(loss), "feature-net: the training loss is not finite at step " + std::to_string(s));
       avg = s == 1 ? loss : 0.98 * avg + 0.02 * loss;
-      if (s % 500 == 0 || s == o.steps)
-        std::cout << "feature-net: step " << s << "/" << o.steps << "  loss " << std::setprecision(4) << avg << "  ("
-                  << std::setprecision(3) << seconds_since(t0) << " s)" << std::endl;
+      if (s % 500 == 0 || s == o.steps) {
+        std::ostringstream line;  // a local stream: std::cout's format stays untouched
+        line << "feature-net: step " << s << "/" << o.steps << "  loss " << std::setprecision(4) << avg << "  ("
+             << std::setprecision(3) << seconds_since(t0) << " s)";
+        std::cout << line.str() << std::endl;
+      }
     }
     fs_.accuracy = net->accuracy(data.test, data.test_labels);
     std::cout << "feature-net: test accuracy " << fs_.accuracy << " on " << data.test.rows() << " test images\n";
@@ -582,8 +585,8 @@ int reproduce(const ReproduceOptions& o) {
       const fs::path dir = o.out / "runs" / stem;
       const fs::path metrics = dir / "metrics.json";
       const RunConfig c = config_for(obj, prior);
-      std::cout << "reproduce: [" << stem << "] " << display_name(c) << "  (" << std::fixed << std::setprecision(0)
-                << seconds_since(t0) << " s elapsed)" << std::endl;
+      std::cout << "reproduce: [" << stem << "] " << display_name(c) << "  (" << static_cast<long long>(seconds_since(t0))
+                << " s elapsed)" << std::endl;
       if (fs::exists(dir / "config.json")) train(c, dir, true, 0);
       else train(c, dir, false, c.steps);
       if (fs::exists(metrics)) {
@@ -654,8 +657,6 @@ int reproduce(const ReproduceOptions& o) {
   md << "\nFigures: figures/fig5-*.png (random | low-posterior samples, VAE vs dpVAE), figures/fig4-leakage.png, "
         "figures/fig3-*.png (q(z), p(z), LP/HP samples for 2-D latents), figures/fig6-*.png (traversals), "
         "figures/fig8-*.png (single-dimension sweeps), figures/runs/ (every run's own figures).\n";
-  md << "\nWall time of this reproduce call: " << std::fixed << std::setprecision(0) << seconds_since(t0)
-     << " s (runs reused from an earlier call are not counted again).\n";
 
   // 4. The paired figures.
   std::cout << "reproduce: drawing the figures" << std::endl;
@@ -709,11 +710,13 @@ int reproduce(const ReproduceOptions& o) {
     plot::write_panels(o.out / "figures" / "fig4-leakage.png", rows,
                        "leakage score LS(τ) = mean of log q(z) − log p(z) over {log N(f(z); 0, I) < τ} (x: τ, y: LS)");
   }
+  md << "\nWall time of this reproduce call, figures included: " << static_cast<long long>(seconds_since(t0))
+     << " s (runs and evaluations reused from an earlier call are not counted again).\n";
   write_text_atomic(o.out / "table.md", md.str());
   write_text_atomic(o.out / "table.csv", csv.str());
   std::cout << md.str();
-  std::cout << "reproduce: wrote " << (o.out / "table.md").string() << ", table.csv and figures/ in " << std::fixed
-            << std::setprecision(0) << seconds_since(t0) << " s\n";
+  std::cout << "reproduce: wrote " << (o.out / "table.md").string() << ", table.csv and figures/ in "
+            << static_cast<long long>(seconds_since(t0)) << " s\n";
   return 0;
 }
 
