@@ -8,22 +8,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=${1:?usage: cli_eval_test.sh WORKDIR}
 rm -rf "$work" && mkdir -p "$work"
 cd "$work" || exit 1
-fails=0
-pass() { echo "ok   - $1"; }
-bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
-expect_error() {
-  local name=$1 phrase=$2
-  shift 2
-  "$@" >out.txt 2>err.txt
-  local rc=$?
-  local lines
-  lines=$(wc -l <err.txt)
-  if [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ] && grep -q -- "$phrase" err.txt && ! grep -q -E 'terminate|Sanitizer|runtime error|Aborted' err.txt; then
-    pass "$name: $(cat err.txt)"
-  else
-    bad "$name (status $rc, $lines lines): $(head -c 600 err.txt)"
-  fi
-}
+# shellcheck source=cli_common.sh
+source "$here/cli_common.sh"
 pngs_ok() {  # NAME FILES...
   local name=$1
   shift

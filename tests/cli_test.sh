@@ -3,27 +3,12 @@
 # of the core issue getting one line on stderr and exit status 2 (never a crash).
 # Usage: DPVAE=path/to/dpvae tests/cli_test.sh WORKDIR
 set -u
+here=$(cd "$(dirname "$0")" && pwd)
 work=${1:?usage: cli_test.sh WORKDIR}
 rm -rf "$work" && mkdir -p "$work"
 cd "$work" || exit 1
-fails=0
-pass() { echo "ok   - $1"; }
-bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
-
-# expect_error NAME PHRASE CMD... : exit status 2, exactly one stderr line containing PHRASE.
-expect_error() {
-  local name=$1 phrase=$2
-  shift 2
-  "$@" >out.txt 2>err.txt
-  local rc=$?
-  local lines
-  lines=$(wc -l <err.txt)
-  if [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ] && grep -q -- "$phrase" err.txt && ! grep -q -E 'terminate|Sanitizer|runtime error|Aborted' err.txt; then
-    pass "$name: $(cat err.txt)"
-  else
-    bad "$name (status $rc, $lines lines): $(head -c 600 err.txt)"
-  fi
-}
+# shellcheck source=cli_common.sh
+source "$here/cli_common.sh"
 
 T="$DPVAE train --dataset two-moons --log-every 1000"
 

@@ -3,6 +3,8 @@
 // Tolerance: 1e-9 relative in double, as the README asks.
 #include <dpvae/dpvae.hpp>
 
+#include "golden.hpp"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
@@ -10,31 +12,11 @@
 
 using namespace dpvae;
 using json = nlohmann::json;
+using dpvae::test::golden;
+using dpvae::test::mat;
+using dpvae::test::vec;
 
 namespace {
-
-const json& golden() {
-  static const json j = [] {
-    std::ifstream in(DPVAE_GOLDEN_PATH);
-    REQUIRE_MESSAGE(in, "cannot open " DPVAE_GOLDEN_PATH);
-    return json::parse(in);
-  }();
-  return j;
-}
-
-Matrix<double> mat(const json& j) {
-  const auto r = static_cast<Index>(j.size());
-  const auto c = static_cast<Index>(j[0].size());
-  Matrix<double> m(r, c);
-  for (Index i = 0; i < r; ++i)
-    for (Index k = 0; k < c; ++k) m(i, k) = j[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)].get<double>();
-  return m;
-}
-Vector<double> vec(const json& j) {
-  Vector<double> v(static_cast<Index>(j.size()));
-  for (Index i = 0; i < v.size(); ++i) v[i] = j[static_cast<std::size_t>(i)].get<double>();
-  return v;
-}
 
 void check_close(const Matrix<double>& got, const Matrix<double>& want, double rel = 1e-9) {
   REQUIRE(got.rows() == want.rows());

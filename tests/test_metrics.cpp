@@ -3,6 +3,7 @@
 #include <dpvae/dpvae.hpp>
 #include <dpvae/evaluation.hpp>
 
+#include "golden.hpp"
 #include "gradcheck.hpp"
 
 #include <doctest/doctest.h>
@@ -15,23 +16,10 @@
 using namespace dpvae;
 using dpvae::test::normal_matrix;
 using json = nlohmann::json;
+using dpvae::test::golden;
+using dpvae::test::mat;
 
 namespace {
-
-const json& golden() {
-  static const json j = [] {
-    std::ifstream in(DPVAE_GOLDEN_PATH);
-    REQUIRE_MESSAGE(in, "cannot open " DPVAE_GOLDEN_PATH);
-    return json::parse(in);
-  }();
-  return j;
-}
-Matrix<double> mat(const json& j) {
-  Matrix<double> m(static_cast<Index>(j.size()), static_cast<Index>(j[0].size()));
-  for (Index i = 0; i < m.rows(); ++i)
-    for (Index k = 0; k < m.cols(); ++k) m(i, k) = j[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)].get<double>();
-  return m;
-}
 
 /// Brute-force log q(z): the mixture density summed term by term in long double.
 double brute_log_q(const Matrix<double>& mu, const Matrix<double>& lv, const Matrix<double>& z, Index q) {

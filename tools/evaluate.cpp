@@ -491,24 +491,14 @@ Budget budget_for(const std::string& name, const std::string& dataset) {
   if (name == "tiny") {  // the test suite's budget: a few seconds per model
     b.steps = 40;
     b.feature_steps = 30;
-    b.eval.samples = 200;
-    b.eval.lp_candidates = 2000;
-    b.eval.posteriors = 500;
-    b.eval.skl_samples = 300;
-    b.eval.nll_k = 10;
-    b.eval.nll_points = 20;
-    b.eval.leakage_samples = 300;
+    b.eval = EvalOptions{.samples = 200, .lp_candidates = 2000, .posteriors = 500, .skl_samples = 300, .nll_k = 10,
+                         .nll_points = 20, .leakage_samples = 300};
     return b;
   }
   b.steps = dataset == "two-moons" ? 5000 : 1500;
   b.feature_steps = 1500;
-  b.eval.samples = 5000;
-  b.eval.lp_candidates = 50000;
-  b.eval.posteriors = 0;
-  b.eval.skl_samples = 5000;
-  b.eval.nll_k = 100;
-  b.eval.nll_points = 500;
-  b.eval.leakage_samples = 3000;
+  b.eval = EvalOptions{.samples = 5000, .lp_candidates = 50000, .posteriors = 0, .skl_samples = 5000, .nll_k = 100,
+                       .nll_points = 500, .leakage_samples = 3000};
   return b;
 }
 

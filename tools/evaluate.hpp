@@ -49,8 +49,8 @@ struct EvalOptions {
   Index nll_points = 1000;     ///< test points for the NLL (0: all)
   Index leakage_samples = 3000;
   std::uint64_t seed = 1;
-  std::filesystem::path feature_net;  ///< FID feature net file (images); trained if missing
-  std::filesystem::path figures;      ///< when set, the run's figures are written here
+  std::filesystem::path feature_net{};  ///< FID feature net file (images); trained if missing
+  std::filesystem::path figures{};      ///< when set, the run's figures are written here
 };
 
 /// Every metric of one run as JSON (written atomically to `out` when it is not empty):
