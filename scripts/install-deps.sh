@@ -5,9 +5,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libeigen3-dev libtbb-dev nlohmann-json3-dev zlib1g-dev
       doctest-dev libbenchmark-dev libcli11-dev libcairo2-dev libstb-dev ca-certificates
-      clang libclang-rt-14-dev)  # clang + libFuzzer: the fuzz harnesses (.ci/run)
-# DPVAE_WITH_MPI=1: also OpenMPI, for the optional dpvae_mpi program (-DDPVAE_MPI=ON).
-[ "${DPVAE_WITH_MPI:-0}" = 1 ] && pkgs+=(libopenmpi-dev openmpi-bin)
+      clang libclang-rt-14-dev   # clang + libFuzzer: the fuzz harnesses (.ci/run)
+      libopenmpi-dev openmpi-bin)  # OpenMPI: dpvae_mpi and its 2-rank tests (the library never needs it)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 for c in npm curl python3; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done
