@@ -178,3 +178,53 @@ TEST_CASE("CPU backend: results do not depend on the thread count") {
   CHECK(dx1 == dx2);
   CHECK(g1 == g2);
 }
+
+TEST_CASE("CPU fused convolutions equal im2col + GEMM on the whole batch, for every chunking") {
+  // Cpu::conv2d, conv2d_transpose and conv2d_weight_gradient cut the batch into chunks of
+  // whole images (several per chunk for small images, one for large) and the weight gradient
+  // into at most 8 groups; the composition of im2col, one GEMM and col2im over the whole
+  // batch is the reference. Batches 1, 3, 37 and 101 cover one chunk, partial chunks, and
+  // more chunks than groups.
+  struct Case {
+    Index h, w, c, out_c, k, s, p;
+  };
+  for (const Case cs : {Case{28, 28, 1, 32, 4, 2, 1}, Case{14, 14, 32, 32, 3, 1, 0}, Case{9, 7, 3, 5, 3, 2, 1},
+                        Case{6, 6, 32, 32, 3, 1, 0}, Case{5, 8, 2, 4, 4, 2, 1}}) {
+    const ConvGeometry g = ConvGeometry::make(cs.h, cs.w, cs.c, cs.k, cs.s, cs.p);
+    for (const Index n : {1, 3, 37, 101}) {
+      CAPTURE(cs.h);
+      CAPTURE(cs.c);
+      CAPTURE(n);
+      Rng rng(static_cast<std::uint64_t>(11 + n + cs.c));
+      const Matrix<double> w = normal_matrix(cs.out_c, g.patch_size(), rng);
+      const Matrix<double> bias = normal_matrix(1, cs.out_c, rng), bias_in = normal_matrix(1, cs.c, rng);
+      const Matrix<double> x = normal_matrix(n, g.in_size(), rng);
+      const Matrix<double> dy = normal_matrix(n, g.out_pixels() * cs.out_c, rng);
+      Matrix<double> scratch, ref_scratch;
+
+      Matrix<double> y(n, dy.cols()), y_ref(n, dy.cols());
+      Cpu::conv2d(g, cs.out_c, n, x.data(), w.data(), bias.data(), y.data(), scratch);
+      detail::conv2d_by_im2col<Cpu>(g, cs.out_c, n, x.data(), w.data(), bias.data(), y_ref.data(), ref_scratch);
+      CHECK((y - y_ref).cwiseAbs().maxCoeff() < 1e-12 * (1 + y_ref.cwiseAbs().maxCoeff()));
+
+      Matrix<double> t(n, g.in_size()), t_ref(n, g.in_size());
+      Cpu::conv2d_transpose(g, cs.out_c, n, dy.data(), w.data(), bias_in.data(), t.data(), scratch);
+      detail::conv2d_transpose_by_im2col<Cpu>(g, cs.out_c, n, dy.data(), w.data(), bias_in.data(), t_ref.data(),
+                                              ref_scratch);
+      CHECK((t - t_ref).cwiseAbs().maxCoeff() < 1e-12 * (1 + t_ref.cwiseAbs().maxCoeff()));
+
+      // Accumulates: start both from the same non-zero gradient.
+      Matrix<double> dw = w, dw_ref = w;
+      Cpu::conv2d_weight_gradient(g, cs.out_c, n, x.data(), dy.data(), dw.data(), scratch);
+      detail::conv2d_weight_gradient_by_im2col<Cpu>(g, cs.out_c, n, x.data(), dy.data(), dw_ref.data(), ref_scratch);
+      CHECK((dw - dw_ref).cwiseAbs().maxCoeff() < 1e-11 * (1 + dw_ref.cwiseAbs().maxCoeff()));
+
+      // The weight gradient is the adjoint pairing: <dW, W'> = <dy, conv(x; W')> (bias-free).
+      const Matrix<double> w2 = normal_matrix(cs.out_c, g.patch_size(), rng);
+      Matrix<double> cx(n, dy.cols()), dw0 = Matrix<double>::Zero(cs.out_c, g.patch_size());
+      Cpu::conv2d(g, cs.out_c, n, x.data(), w2.data(), static_cast<const double*>(nullptr), cx.data(), scratch);
+      Cpu::conv2d_weight_gradient(g, cs.out_c, n, x.data(), dy.data(), dw0.data(), scratch);
+      CHECK((dw0.array() * w2.array()).sum() == doctest::Approx((dy.array() * cx.array()).sum()).epsilon(1e-11));
+    }
+  }
+}

@@ -80,6 +80,84 @@ template <class T>
 void sigmoid_backward(Index n, const T* __restrict y, const T* __restrict dy, T* __restrict dx) {
   for (Index i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
 }
+
+// One image's patch rows (out_pixels × patch_size), zeros where the window overhangs.
+// Channels last, the in-image part of a window row (ky fixed, kx running) is one
+// contiguous run of pixels, copied at once.
+template <class T>
+void im2col_image(const ConvGeometry& g, const T* img, T* rows) {
+  const Index ps = g.patch_size(), c = g.in_c, k = g.kernel;
+  for (Index oy = 0; oy < g.out_h; ++oy)
+    for (Index ox = 0; ox < g.out_w; ++ox) {
+      T* row = rows + (oy * g.out_w + ox) * ps;
+      const Index ix0 = ox * g.stride - g.pad;
+      const Index lo = std::max<Index>(0, -ix0), hi = std::min<Index>(k, g.in_w - ix0);
+      for (Index ky = 0; ky < k; ++ky) {
+        T* dst = row + ky * k * c;
+        const Index iy = oy * g.stride - g.pad + ky;
+        if (iy < 0 || iy >= g.in_h || lo >= hi) {
+          std::fill(dst, dst + k * c, T(0));
+          continue;
+        }
+        std::fill(dst, dst + lo * c, T(0));
+        std::copy(img + (iy * g.in_w + ix0 + lo) * c, img + (iy * g.in_w + ix0 + hi) * c, dst + lo * c);
+        std::fill(dst + hi * c, dst + k * c, T(0));
+      }
+    }
+}
+
+// The adjoint of im2col_image for one image: img (in_size) = Σ of the patch rows scattered
+// back to the pixels they were read from (assigns img). Every pixel receives its terms in
+// the order (oy, ox, ky, kx), the order the CUDA backend's gather kernel sums them in.
+template <class T>
+void col2im_image(const ConvGeometry& g, const T* rows, T* img) {
+  const Index ps = g.patch_size(), c = g.in_c, k = g.kernel;
+  std::fill(img, img + g.in_size(), T(0));
+  for (Index oy = 0; oy < g.out_h; ++oy)
+    for (Index ox = 0; ox < g.out_w; ++ox) {
+      const T* row = rows + (oy * g.out_w + ox) * ps;
+      const Index ix0 = ox * g.stride - g.pad;
+      const Index lo = std::max<Index>(0, -ix0), hi = std::min<Index>(k, g.in_w - ix0);
+      if (lo >= hi) continue;
+      for (Index ky = 0; ky < k; ++ky) {
+        const Index iy = oy * g.stride - g.pad + ky;
+        if (iy < 0 || iy >= g.in_h) continue;
+        const T* __restrict src = row + (ky * k + lo) * c;
+        T* __restrict dst = img + (iy * g.in_w + ix0 + lo) * c;
+        for (Index j = 0; j < (hi - lo) * c; ++j) dst[j] += src[j];
+      }
+    }
+}
+
+// The three convolution operations composed of a backend's im2col, GEMM and col2im over
+// the whole batch, with `scratch` as the patch matrix (images·out_pixels × patch_size).
+// Backends without fused convolution kernels (the CUDA backend) use these.
+template <class B, class T>
+void conv2d_by_im2col(const ConvGeometry& g, Index out_c, Index images, const T* x, const T* w,
+                      const T* bias, T* y, Matrix<T>& scratch) {
+  const Index rows = images * g.out_pixels(), ps = g.patch_size();
+  scratch.resize(rows, ps);
+  B::im2col(g, images, x, scratch.data());
+  B::gemm(false, true, rows, out_c, ps, T(1), scratch.data(), ps, w, ps, T(0), y, out_c);
+  if (bias) B::add_row_vector(rows, out_c, bias, y);
+}
+template <class B, class T>
+void conv2d_transpose_by_im2col(const ConvGeometry& g, Index out_c, Index images, const T* x, const T* w,
+                                const T* bias, T* y, Matrix<T>& scratch) {
+  const Index rows = images * g.out_pixels(), ps = g.patch_size();
+  scratch.resize(rows, ps);
+  B::gemm(false, false, rows, ps, out_c, T(1), x, out_c, w, ps, T(0), scratch.data(), ps);
+  B::col2im(g, images, scratch.data(), y);
+  if (bias) B::add_row_vector(images * g.in_h * g.in_w, g.in_c, bias, y);
+}
+template <class B, class T>
+void conv2d_weight_gradient_by_im2col(const ConvGeometry& g, Index out_c, Index images, const T* x,
+                                      const T* dy, T* dw, Matrix<T>& scratch) {
+  const Index rows = images * g.out_pixels(), ps = g.patch_size();
+  scratch.resize(rows, ps);
+  B::im2col(g, images, x, scratch.data());
+  B::gemm(true, false, out_c, ps, rows, T(1), dy, out_c, scratch.data(), ps, T(1), dw, ps);
+}
 }  // namespace detail
 
 /// What a backend must provide (all buffers row-major; `ld*` are row strides).
@@ -93,6 +171,13 @@ concept Backend = requires(bool t, Index i, float f, const float* cp, float* p,
   B::activate_backward(act, f, i, cp, cp, cp, p);
   B::im2col(g, i, cp, p);
   B::col2im(g, i, cp, p);
+};
+template <class B>
+concept ConvolutionBackend = Backend<B> && requires(Index i, const float* cp, float* p, const ConvGeometry& g,
+                                                    Matrix<float>& scratch) {
+  B::conv2d(g, i, i, cp, cp, cp, p, scratch);
+  B::conv2d_transpose(g, i, i, cp, cp, cp, p, scratch);
+  B::conv2d_weight_gradient(g, i, i, cp, cp, p, scratch);
 };
 
 /// The CPU backend: Eigen kernels, parallel across the batch under oneTBB.
@@ -228,26 +313,8 @@ struct Cpu {
   /// output pixel, zeros where it overhangs the padding.
   template <class T>
   static void im2col(const ConvGeometry& g, Index images, const T* x, T* p) {
-    const Index ps = g.patch_size(), c = g.in_c;
     for_items(images, [&](Index n) {
-      const T* img = x + n * g.in_size();
-      T* rows = p + n * g.out_pixels() * ps;
-      for (Index oy = 0; oy < g.out_h; ++oy)
-        for (Index ox = 0; ox < g.out_w; ++ox) {
-          T* row = rows + (oy * g.out_w + ox) * ps;
-          for (Index ky = 0; ky < g.kernel; ++ky) {
-            const Index iy = oy * g.stride - g.pad + ky;
-            for (Index kx = 0; kx < g.kernel; ++kx) {
-              const Index ix = ox * g.stride - g.pad + kx;
-              T* dst = row + (ky * g.kernel + kx) * c;
-              if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) {
-                std::fill(dst, dst + c, T(0));
-              } else {
-                std::copy(img + (iy * g.in_w + ix) * c, img + (iy * g.in_w + ix + 1) * c, dst);
-              }
-            }
-          }
-        }
+      detail::im2col_image(g, x + n * g.in_size(), p + n * g.out_pixels() * g.patch_size());
     });
   }
 
@@ -255,30 +322,118 @@ struct Cpu {
   /// the pixels it was read from (assigns x).
   template <class T>
   static void col2im(const ConvGeometry& g, Index images, const T* p, T* x) {
-    const Index ps = g.patch_size(), c = g.in_c;
     for_items(images, [&](Index n) {
-      T* img = x + n * g.in_size();
-      std::fill(img, img + g.in_size(), T(0));
-      const T* rows = p + n * g.out_pixels() * ps;
-      for (Index oy = 0; oy < g.out_h; ++oy)
-        for (Index ox = 0; ox < g.out_w; ++ox) {
-          const T* row = rows + (oy * g.out_w + ox) * ps;
-          for (Index ky = 0; ky < g.kernel; ++ky) {
-            const Index iy = oy * g.stride - g.pad + ky;
-            if (iy < 0 || iy >= g.in_h) continue;
-            for (Index kx = 0; kx < g.kernel; ++kx) {
-              const Index ix = ox * g.stride - g.pad + kx;
-              if (ix < 0 || ix >= g.in_w) continue;
-              const T* src = row + (ky * g.kernel + kx) * c;
-              T* dst = img + (iy * g.in_w + ix) * c;
-              for (Index ch = 0; ch < c; ++ch) dst[ch] += src[ch];
-            }
-          }
-        }
+      detail::col2im_image(g, p + n * g.out_pixels() * g.patch_size(), x + n * g.in_size());
     });
   }
 
+  // Fused convolutions. The batch is cut into fixed chunks of whole images whose patch
+  // block (chunk·out_pixels × patch_size) fits in the core's L2 cache; each chunk's
+  // im2col (or col2im) and GEMM run back to back on one core, so the patch matrix never
+  // exists whole and never travels through memory. Chunks depend only on the geometry and
+  // the batch size, and the weight gradient sums fixed groups of chunks in group order, so
+  // results are bit-identical for any number of threads. `scratch` holds the weight
+  // gradient's group partials (patch blocks live in per-thread buffers).
+
+  /// Convolution: y (images × out_pixels·Cout) = im2col(x) Wᵀ (+ b when bias is not null),
+  /// x images × in_size, W Cout × patch_size (row-major), b Cout (assigns y).
+  template <class T>
+  static void conv2d(const ConvGeometry& g, Index out_c, Index images, const T* x, const T* w, const T* bias,
+                     T* y, Matrix<T>&) {
+    const Index op = g.out_pixels(), ps = g.patch_size();
+    const ConstMatrixMap<T> wm(w, out_c, ps);
+    for_image_chunks<T>(g, images, [&](Index n0, Index n1, T* patches) {
+      const Index rows = (n1 - n0) * op;
+      for (Index n = n0; n < n1; ++n) detail::im2col_image(g, x + n * g.in_size(), patches + (n - n0) * op * ps);
+      MatrixMap<T> ym(y + n0 * op * out_c, rows, out_c);
+      ym.noalias() = ConstMatrixMap<T>(patches, rows, ps) * wm.transpose();
+      if (bias) ym.rowwise() += ConstVectorMap<T>(bias, out_c).transpose();
+    });
+  }
+
+  /// The adjoint of conv2d's input map (a transposed convolution): y (images × in_size) =
+  /// col2im(x W) (+ b per input-grid pixel when bias is not null), x images ×
+  /// out_pixels·Cout, W Cout × patch_size, b in_c (assigns y).
+  template <class T>
+  static void conv2d_transpose(const ConvGeometry& g, Index out_c, Index images, const T* x, const T* w,
+                               const T* bias, T* y, Matrix<T>&) {
+    const Index op = g.out_pixels(), ps = g.patch_size();
+    const ConstMatrixMap<T> wm(w, out_c, ps);
+    for_image_chunks<T>(g, images, [&](Index n0, Index n1, T* patches) {
+      const Index rows = (n1 - n0) * op;
+      MatrixMap<T>(patches, rows, ps).noalias() = ConstMatrixMap<T>(x + n0 * op * out_c, rows, out_c) * wm;
+      for (Index n = n0; n < n1; ++n) detail::col2im_image(g, patches + (n - n0) * op * ps, y + n * g.in_size());
+      if (bias) {
+        MatrixMap<T>(y + n0 * g.in_size(), (n1 - n0) * g.in_h * g.in_w, g.in_c).rowwise() +=
+            ConstVectorMap<T>(bias, g.in_c).transpose();
+      }
+    });
+  }
+
+  /// The convolution's weight gradient: dW (Cout × patch_size) += dyᵀ im2col(x), dy images ×
+  /// out_pixels·Cout, x images × in_size (accumulates into dw).
+  template <class T>
+  static void conv2d_weight_gradient(const ConvGeometry& g, Index out_c, Index images, const T* x, const T* dy,
+                                     T* dw, Matrix<T>& scratch) {
+    const Index op = g.out_pixels(), ps = g.patch_size();
+    const Index per = conv_chunk_images<T>(g), chunks = (images + per - 1) / per;
+    const Index groups = std::min<Index>(chunks, kWeightGradientGroups);
+    if (groups == 0) return;
+    scratch.resize(groups, out_c * ps);
+    tbb::parallel_for(
+        tbb::blocked_range<Index>(0, groups, 1),
+        [&](const tbb::blocked_range<Index>& r) {
+          T* patches = patch_buffer<T>(std::min(per, images) * op * ps);
+          for (Index grp = r.begin(); grp < r.end(); ++grp) {
+            MatrixMap<T> part(scratch.row(grp).data(), out_c, ps);
+            part.setZero();
+            for (Index c = grp * chunks / groups; c < (grp + 1) * chunks / groups; ++c) {
+              const Index n0 = c * per, n1 = std::min(images, n0 + per), rows = (n1 - n0) * op;
+              for (Index n = n0; n < n1; ++n)
+                detail::im2col_image(g, x + n * g.in_size(), patches + (n - n0) * op * ps);
+              part.noalias() += ConstMatrixMap<T>(dy + n0 * op * out_c, rows, out_c).transpose() *
+                                ConstMatrixMap<T>(patches, rows, ps);
+            }
+          }
+        },
+        tbb::simple_partitioner{});
+    MatrixMap<T> dwm(dw, out_c, ps);
+    for (Index grp = 0; grp < groups; ++grp) dwm += MatrixMap<T>(scratch.row(grp).data(), out_c, ps);
+  }
+
  private:
+  // Fused-convolution chunking: a chunk's patch block stays within kPatchBlockBytes (at
+  // least one image); the weight gradient folds chunks into at most this many groups.
+  static constexpr Index kPatchBlockBytes = 128 * 1024;
+  static constexpr Index kWeightGradientGroups = 8;
+  template <class T>
+  static Index conv_chunk_images(const ConvGeometry& g) {
+    const Index bytes = g.out_pixels() * g.patch_size() * static_cast<Index>(sizeof(T));
+    return std::max<Index>(1, kPatchBlockBytes / std::max<Index>(bytes, 1));
+  }
+  // This thread's patch block of at least `count` values; it grows once and is reused by
+  // every later call, so no step allocates.
+  template <class T>
+  static T* patch_buffer(Index count) {
+    thread_local std::vector<T> buffer;
+    if (static_cast<Index>(buffer.size()) < count) buffer.resize(static_cast<std::size_t>(count));
+    return buffer.data();
+  }
+  // f(n0, n1, patches) for every chunk [n0, n1) of whole images, in parallel.
+  template <class T, class F>
+  static void for_image_chunks(const ConvGeometry& g, Index images, F&& f) {
+    const Index per = conv_chunk_images<T>(g), chunks = (images + per - 1) / per;
+    const Index block = std::min(per, images) * g.out_pixels() * g.patch_size();
+    auto run = [&](Index c) { f(c * per, std::min(images, (c + 1) * per), patch_buffer<T>(block)); };
+    if (chunks <= 1) {
+      for (Index c = 0; c < chunks; ++c) run(c);
+      return;
+    }
+    tbb::parallel_for(tbb::blocked_range<Index>(0, chunks, 1),
+                      [&](const tbb::blocked_range<Index>& r) {
+                        for (Index c = r.begin(); c < r.end(); ++c) run(c);
+                      });
+  }
   template <class F>
   static void for_items(Index count, F&& f) {
     if (count <= 1) {
@@ -313,6 +468,6 @@ struct Cpu {
   }
 };
 
-static_assert(Backend<Cpu>, "the CPU backend must model dpvae::Backend");
+static_assert(ConvolutionBackend<Cpu>, "the CPU backend must model dpvae::ConvolutionBackend");
 
 }  // namespace dpvae

@@ -68,6 +68,23 @@ struct Cuda {
   /// order Cpu::col2im adds them, so the two agree bit for bit.
   static void col2im(const ConvGeometry& g, Index images, const float* p, float* x);
   static void col2im(const ConvGeometry& g, Index images, const double* p, double* x);
+  /// Convolution, transposed convolution and weight gradient (see Cpu::conv2d): composed
+  /// of im2col, cuBLAS GEMM and col2im over the whole batch, `scratch` the patch matrix.
+  template <class T>
+  static void conv2d(const ConvGeometry& g, Index out_c, Index images, const T* x, const T* w, const T* bias,
+                     T* y, Matrix<T>& scratch) {
+    detail::conv2d_by_im2col<Cuda>(g, out_c, images, x, w, bias, y, scratch);
+  }
+  template <class T>
+  static void conv2d_transpose(const ConvGeometry& g, Index out_c, Index images, const T* x, const T* w,
+                               const T* bias, T* y, Matrix<T>& scratch) {
+    detail::conv2d_transpose_by_im2col<Cuda>(g, out_c, images, x, w, bias, y, scratch);
+  }
+  template <class T>
+  static void conv2d_weight_gradient(const ConvGeometry& g, Index out_c, Index images, const T* x, const T* dy,
+                                     T* dw, Matrix<T>& scratch) {
+    detail::conv2d_weight_gradient_by_im2col<Cuda>(g, out_c, images, x, dy, dw, scratch);
+  }
 
   // --- noise ----------------------------------------------------------------------------
   /// out[j] ~ N(0, 1), j < count, from the counter-based Philox4x32-10 generator (cuRAND's
@@ -101,7 +118,7 @@ struct Cuda {
   static void copy_to_host(void* dst, const void* src, std::size_t bytes);
 };
 
-static_assert(Backend<Cuda>, "the CUDA backend must model dpvae::Backend");
+static_assert(ConvolutionBackend<Cuda>, "the CUDA backend must model dpvae::ConvolutionBackend");
 
 /// An owning buffer of `size` values of T in device memory; pass data() to any Cuda
 /// operation to run it without staging.

@@ -143,7 +143,7 @@ class Act {
 
 /// 2-D convolution, channels last: x is n × (H·W·Cin), y is n × (Ho·Wo·Cout),
 /// y[n, oy, ox, o] = b[o] + Σ_{ky,kx,c} W[o, ky, kx, c] · x[n, oy·s − p + ky, ox·s − p + kx, c].
-/// W is Cout × (K·K·Cin); computed as one GEMM on the im2col patch matrix.
+/// W is Cout × (K·K·Cin); computed by the backend's conv2d (im2col and GEMM, fused per chunk on the CPU).
 /// Initialisation U(−1/√(Cin·K²), 1/√(Cin·K²)) (PyTorch's default).
 template <class T, class B = Cpu>
 class Conv2d {
@@ -169,28 +169,24 @@ class Conv2d {
   void init(std::span<T> params, Rng& rng) const {
     detail::fill_uniform(params, 1.0 / std::sqrt(static_cast<double>(g_.patch_size())), rng);
   }
-  void forward(const T* p, const Matrix<T>& x, Matrix<T>& y, Matrix<T>& patches) const {
+  void forward(const T* p, const Matrix<T>& x, Matrix<T>& y, Matrix<T>& scratch) const {
     detail::require_width(x.cols(), input_size(), "Conv2d");
-    const Index n = x.rows(), rows = n * g_.out_pixels(), ps = g_.patch_size();
-    patches.resize(rows, ps);
-    B::im2col(g_, n, x.data(), patches.data());
+    const Index n = x.rows(), ps = g_.patch_size();
     y.resize(n, output_size());
-    // y viewed as (n·Ho·Wo) × Cout = P Wᵀ + b.
-    B::gemm(false, true, rows, out_c_, ps, T(1), patches.data(), ps, p, ps, T(0), y.data(), out_c_);
-    B::add_row_vector(rows, out_c_, p + out_c_ * ps, y.data());
+    B::conv2d(g_, out_c_, n, x.data(), p, p + out_c_ * ps, y.data(), scratch);
   }
   void backward(const T* p, T* g, const Matrix<T>& x, const Matrix<T>&, const Matrix<T>& dy,
-                Matrix<T>* dx, Matrix<T>& patches) const {
-    const Index n = x.rows(), rows = n * g_.out_pixels(), ps = g_.patch_size();
+                Matrix<T>* dx, Matrix<T>& scratch) const {
+    const Index n = x.rows(), ps = g_.patch_size();
     if (g) {
-      B::gemm(true, false, out_c_, ps, rows, T(1), dy.data(), out_c_, patches.data(), ps, T(1), g, ps);
-      B::accumulate_column_sums(rows, out_c_, dy.data(), g + out_c_ * ps);
+      // ∂L/∂W = dyᵀ im2col(x), ∂L/∂b = Σ_pixels dy.
+      B::conv2d_weight_gradient(g_, out_c_, n, x.data(), dy.data(), g, scratch);
+      B::accumulate_column_sums(n * g_.out_pixels(), out_c_, dy.data(), g + out_c_ * ps);
     }
     if (dx) {
-      // ∂L/∂P = dy W, scattered back by col2im. The patch buffer is reused.
-      B::gemm(false, false, rows, ps, out_c_, T(1), dy.data(), out_c_, p, ps, T(0), patches.data(), ps);
+      // ∂L/∂x = col2im(dy W): the transposed convolution of dy.
       dx->resize(n, input_size());
-      B::col2im(g_, n, patches.data(), dx->data());
+      B::conv2d_transpose(g_, out_c_, n, dy.data(), p, static_cast<const T*>(nullptr), dx->data(), scratch);
     }
   }
 
@@ -234,27 +230,24 @@ class ConvTranspose2d {
   void init(std::span<T> params, Rng& rng) const {
     detail::fill_uniform(params, 1.0 / std::sqrt(static_cast<double>(g_.patch_size())), rng);
   }
-  void forward(const T* p, const Matrix<T>& x, Matrix<T>& y, Matrix<T>& cols) const {
+  void forward(const T* p, const Matrix<T>& x, Matrix<T>& y, Matrix<T>& scratch) const {
     detail::require_width(x.cols(), input_size(), "ConvTranspose2d");
-    const Index n = x.rows(), rows = n * in_h_ * in_w_, ps = g_.patch_size();
-    cols.resize(rows, ps);
-    B::gemm(false, false, rows, ps, in_c_, T(1), x.data(), in_c_, p, ps, T(0), cols.data(), ps);
+    const Index n = x.rows(), ps = g_.patch_size();
     y.resize(n, output_size());
-    B::col2im(g_, n, cols.data(), y.data());
-    B::add_row_vector(n * g_.in_h * g_.in_w, g_.in_c, p + in_c_ * ps, y.data());
+    B::conv2d_transpose(g_, in_c_, n, x.data(), p, p + in_c_ * ps, y.data(), scratch);
   }
   void backward(const T* p, T* g, const Matrix<T>& x, const Matrix<T>&, const Matrix<T>& dy,
-                Matrix<T>* dx, Matrix<T>& cols) const {
-    const Index n = x.rows(), rows = n * in_h_ * in_w_, ps = g_.patch_size();
-    cols.resize(rows, ps);
-    B::im2col(g_, n, dy.data(), cols.data());  // ∂L/∂(x W) = im2col(dy)
+                Matrix<T>* dx, Matrix<T>& scratch) const {
+    const Index n = x.rows(), ps = g_.patch_size();
     if (g) {
-      B::gemm(true, false, in_c_, ps, rows, T(1), x.data(), in_c_, cols.data(), ps, T(1), g, ps);
+      // ∂L/∂W = xᵀ im2col(dy): the weight gradient of the convolution dy ↦ x.
+      B::conv2d_weight_gradient(g_, in_c_, n, dy.data(), x.data(), g, scratch);
       B::accumulate_column_sums(n * g_.in_h * g_.in_w, g_.in_c, dy.data(), g + in_c_ * ps);
     }
     if (dx) {
+      // ∂L/∂x = im2col(dy) Wᵀ: the convolution of dy.
       dx->resize(n, input_size());
-      B::gemm(false, true, rows, in_c_, ps, T(1), cols.data(), ps, p, ps, T(0), dx->data(), in_c_);
+      B::conv2d(g_, in_c_, n, dy.data(), p, static_cast<const T*>(nullptr), dx->data(), scratch);
     }
   }
 
