@@ -47,7 +47,8 @@ cmake --build "$build" --target bench_train_step export_reference bench_metrics 
 run_metrics() {
   local m=$build/benchmarks/bench_metrics filter=.
   [ $quick = 1 ] && filter='-N:100000/|nll_unbatched'
-  local ctx="commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown),quick=$quick"
+  local ctx="commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  ctx="$ctx$(git -C "$root" diff --quiet 2>/dev/null || echo +dirty),quick=$quick"
   echo "== metrics: aggregate posterior, NLL, FID (one pass)"
   "$m" --benchmark_filter="$filter" --benchmark_min_time=$min_time --benchmark_context="$ctx" \
     --benchmark_out="$results/metrics.json.tmp" --benchmark_out_format=json
