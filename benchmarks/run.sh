@@ -13,7 +13,7 @@
 # at three sizes each, one pass (metrics.json), and the NLL cases again with glibc's malloc
 # keeping freed memory (metrics_malloc_retain.json); (4) summarize.py writes summary.md.
 # --quick: fewer repetitions, shorter runs, and bench_metrics without its two slowest cases
-# (about 45 s instead of 80 s). --metrics-only: step (3) and (4) alone, leaving the other
+# (about 1 min instead of 1.5). --metrics-only: step (3) and (4) alone, leaving the other
 # results and context.json (the training-step run's) as they are.
 # Environment: DPVAE_BENCH_BUILD (build folder, default build-bench), PYTHON (an
 # interpreter with torch; default: python3 if it has torch, else /usr/bin/python3),

@@ -10,6 +10,7 @@ Inputs (any may be missing; its section then says so):
   vs_pytorch_dpvae_*.json / vs_pytorch_torch_*.json   alternating rounds, same models
   pytorch_check.json     pytorch_reference.py check: loss and gradients on the same batch
   context.json           machine, load, dates (run.sh)
+  end_to_end.json        wall times of whole jobs, written by hand: {"main_job": …, "reproduce_quick": …}
 Every ratio is formed from medians of benchmarks measured in the same run.
 Standard library only (json, statistics).
 """
@@ -162,8 +163,10 @@ def metrics_section(d):
                          f"{v['peak_extra_MiB']:.0f} | " + (f"{fmt_num(r['s_per_1000_images_scaled'])} |" if r else "— |"))
         lines.append("")
         lines.append("Each image's K proposals are decoded in calls of 100 rows as `dpvae evaluate` does "
-                     "(`kEvalBatch`); the unbatched row passes the model itself, K rows per call. *s per 1,000 "
-                     "images*: the time of the images run × 1,000 / their number (scaled) where fewer were run.")
+                     "(`kEvalBatch`)" + ("; the unbatched row passes the model itself, K rows per call"
+                                         if any(unb for unb, _, _ in nll) else "") +
+                     ". *s per 1,000 images*: the time of the images run × 1,000 / their number (scaled) where "
+                     "fewer were run.")
         lines.append("")
         base = min(n for unb, n, k in nll if not unb)  # the images of the K axis
         k_axis = {k: v for (unb, n, k), (_, v) in nll.items() if not unb and n == base}
@@ -416,7 +419,7 @@ def main():
     lines.append("| job | wall time |")
     lines.append("|---|---|")
     e2e = load(os.path.join(d, "end_to_end.json")) if os.path.exists(os.path.join(d, "end_to_end.json")) else {}
-    lines.append(f"| README main job (`scripts/main-job.sh`, fresh clone) | {e2e.get('main_job', 'to be filled in by the lead')} |")
+    lines.append(f"| README main job (`scripts/main-job.sh`, fresh clone, packages present) | {e2e.get('main_job', 'to be filled in by the lead')} |")
     lines.append(f"| `dpvae reproduce --dataset mnist --budget quick` | {e2e.get('reproduce_quick', 'pending: reproduce is issue 4')} |")
     lines.append("")
 
