@@ -157,7 +157,7 @@ def metrics_section(d):
         lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for (unb, n, k), (name, v) in sorted(nll.items()):
             r = retain.get(name)
-            lines.append(f"| {k:,} | {k if unb else min(k, 100)} | {n:,} | {fmt_time(v['ms'])} | "
+            lines.append(f"| {k:,} | {k if unb else min(k, 100):,} | {n:,} | {fmt_time(v['ms'])} | "
                          f"{fmt_num(v['s_per_1000_images_scaled'])}{'' if n == 1000 else ' (scaled)'} | "
                          f"{v['us_per_image_sample']:,.0f} | {v['page_faults'] / n:,.0f} | {v['peak_rss_MiB']:.0f} | "
                          f"{v['peak_extra_MiB']:.0f} | " + (f"{fmt_num(r['s_per_1000_images_scaled'])} |" if r else "— |"))
