@@ -12,6 +12,7 @@
 // Figures of merit are ratios of benchmarks measured in the same run; run with
 // --benchmark_enable_random_interleaving=true and repetitions so that the machine's load
 // (shared, noisy) falls on both sides of a ratio alike.
+#include "bench_common.hpp"
 #include "flops.hpp"
 
 #include <dpvae/data/two_moons.hpp>
@@ -22,19 +23,11 @@
 
 #include <string>
 
-#include <sys/resource.h>
-
 namespace {
 
 using namespace dpvae;
 constexpr Index kBatch = 100;
 
-ModelConfig mnist_config() {
-  ModelConfig c;
-  c.architecture = Architecture::conv_images(28, 28, 1, 2);
-  c.seed = 1;
-  return c;
-}
 ModelConfig moons_config() {
   ModelConfig c;
   c.architecture = Architecture::mlp(2, 2);
@@ -44,28 +37,19 @@ ModelConfig moons_config() {
   return c;
 }
 
-long minor_faults() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_minflt;
-}
-
 template <class Model>
 void train_step(benchmark::State& state, ModelConfig config, int threads) {
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
   Model model(config);
   Rng rng(7);
-  Matrix<float> x(kBatch, model.data_dim());
-  if (config.architecture.kind == Architecture::Kind::conv) {
-    for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.uniform());
-  } else {
-    x = data::two_moons<float>(kBatch, 0.05, rng);
-  }
+  const Matrix<float> x = config.architecture.kind == Architecture::Kind::conv
+                              ? bench::uniform_images(kBatch, model.data_dim(), rng)
+                              : data::two_moons<float>(kBatch, 0.05, rng);
   model.train_step(x);  // warm-up: buffers sized, pages touched
-  const long faults_before = minor_faults();
+  const long faults_before = bench::minor_faults();
   for (auto _ : state) benchmark::DoNotOptimize(model.train_step(x));
   // Page faults per step: zero when a step neither allocates fresh memory nor returns it.
-  state.counters["page_faults"] = static_cast<double>(minor_faults() - faults_before) /
+  state.counters["page_faults"] = static_cast<double>(bench::minor_faults() - faults_before) /
                                   static_cast<double>(state.iterations());
   const double flow_passes = std::string(Model::objective_name()) == "info" ? 2.0 : 1.0;
   const double flops = bench::train_step_flops(model, kBatch, flow_passes);
@@ -95,7 +79,7 @@ template <class Reg, class Prior>
 void add_train(const char* data, const char* prior, int threads) {
   const std::string name = std::string("train/") + data + "/" + Reg::name + "/" + prior +
                            "/threads:" + std::to_string(threads);
-  const ModelConfig c = std::string(data) == "mnist" ? mnist_config() : moons_config();
+  const ModelConfig c = std::string(data) == "mnist" ? bench::mnist_config() : moons_config();
   benchmark::RegisterBenchmark(name.c_str(), [c, threads](benchmark::State& s) {
     train_step<DpVae<Reg, Prior>>(s, c, threads);
   })->Unit(benchmark::kMillisecond)->UseRealTime();

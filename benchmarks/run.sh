@@ -2,14 +2,19 @@
 # benchmarks/run.sh — builds the benchmark binaries, runs them all, prints a table and writes
 # benchmarks/results/*.json and benchmarks/results/summary.md.
 #
-#   benchmarks/run.sh [--quick]
+#   benchmarks/run.sh [--quick] [--metrics-only]
 #
 # Steps: (1) bench_train_step: every objective × prior on MNIST and two-moons, the 1-thread
 # runs and the reference GEMM, repetitions interleaved at random (train_step.json);
 # (2) when PyTorch is importable (benchmarks/setup-pytorch.sh): export_reference writes the
 # models, a batch and dpvae's loss and gradients, pytorch_reference.py checks that PyTorch
 # computes the same (pytorch_check.json), then dpvae and PyTorch train the same models in
-# alternating rounds (vs_pytorch_*.json); (3) summarize.py writes summary.md.
+# alternating rounds (vs_pytorch_*.json); (3) bench_metrics: aggregate posterior, NLL and FID
+# at three sizes each, one pass (metrics.json), and the NLL cases again with glibc's malloc
+# keeping freed memory (metrics_malloc_retain.json); (4) summarize.py writes summary.md.
+# --quick: fewer repetitions, shorter runs, and bench_metrics without its two slowest cases
+# (about 1 min instead of 1.5). --metrics-only: step (3) and (4) alone, leaving the other
+# results and context.json (the training-step run's) as they are.
 # Environment: DPVAE_BENCH_BUILD (build folder, default build-bench), PYTHON (an
 # interpreter with torch; default: python3 if it has torch, else /usr/bin/python3),
 # OMP_WAIT_POLICY for PyTorch (default PASSIVE: on a shared machine PyTorch's spinning
@@ -18,8 +23,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${DPVAE_BENCH_BUILD:-$root/build-bench}
 results=$root/benchmarks/results
-quick=0
-[ "${1:-}" = "--quick" ] && quick=1
+quick=0; metrics_only=0
+for a in "$@"; do
+  case $a in
+    --quick) quick=1 ;;
+    --metrics-only) metrics_only=1 ;;
+    *) echo "usage: $0 [--quick] [--metrics-only]" >&2; exit 2 ;;
+  esac
+done
 reps=3; min_time=1; rounds=3
 [ $quick = 1 ] && { reps=2; min_time=0.3; rounds=1; }
 mkdir -p "$results"
@@ -30,7 +41,33 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== build ($build)"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDPVAE_BUILD_TESTS=OFF \
   -DDPVAE_BUILD_TOOLS=OFF -DDPVAE_BUILD_EXAMPLES=OFF -DDPVAE_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build "$build" --target bench_train_step export_reference -j2
+cmake --build "$build" --target bench_train_step export_reference bench_metrics -j2
+
+# Time and peak memory of the metrics (bench_metrics): one pass, each case's time as measured.
+run_metrics() {
+  local m=$build/benchmarks/bench_metrics filter=.
+  [ $quick = 1 ] && filter='-N:100000/|nll_unbatched'
+  local ctx="commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  ctx="$ctx$(git -C "$root" diff --quiet 2>/dev/null || echo +dirty),quick=$quick"
+  echo "== metrics: aggregate posterior, NLL, FID (one pass)"
+  "$m" --benchmark_filter="$filter" --benchmark_min_time=$min_time --benchmark_context="$ctx" \
+    --benchmark_out="$results/metrics.json.tmp" --benchmark_out_format=json
+  mv "$results/metrics.json.tmp" "$results/metrics.json"
+  # The same NLL cases with glibc's malloc keeping freed memory (heap blocks up to 32 MiB, no
+  # trimming) instead of handing it back to the kernel: DpVae's inference path allocates its
+  # buffers anew per call, and each call then faults them in again (see summary.md).
+  echo "== metrics: NLL with MALLOC_MMAP_THRESHOLD_=32 MiB, MALLOC_TRIM_THRESHOLD_=1 GiB"
+  MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 \
+    "$m" --benchmark_filter='^metrics/nll/' --benchmark_min_time=$min_time --benchmark_context="$ctx" \
+    --benchmark_out="$results/metrics_malloc_retain.json.tmp" --benchmark_out_format=json
+  mv "$results/metrics_malloc_retain.json.tmp" "$results/metrics_malloc_retain.json"
+}
+if [ $metrics_only = 1 ]; then
+  run_metrics
+  echo "== summary ($results/summary.md)"
+  python3 "$root/benchmarks/summarize.py" "$results"
+  exit 0
+fi
 
 bench=$build/benchmarks/bench_train_step
 echo "== training step, FLOP fraction ($reps interleaved repetitions)"
@@ -68,6 +105,8 @@ if [ -n "$py" ]; then
 else
   echo "== PyTorch not importable: skipping the comparison (see benchmarks/setup-pytorch.sh)"
 fi
+
+run_metrics
 
 finished=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 cat > "$results/context.json.tmp" <<JSON
