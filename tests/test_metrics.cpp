@@ -295,6 +295,32 @@ TEST_CASE("importance-sampled NLL equals the exact log-likelihood of a linear-Ga
   }
   CHECK(err_big < 0.05);
   CHECK(err_small > 0);
+
+  // Rows per model call change nothing: the same draws, the same weights. A model that
+  // counts its rows checks that no call exceeds the batch.
+  struct Counting {
+    const LinearGaussian& m;
+    mutable Index widest = 0;
+    std::pair<Matrix<float>, Matrix<float>> encode(const Matrix<float>& xx) const {
+      widest = std::max(widest, xx.rows());
+      return m.encode(xx);
+    }
+    Vector<double> log_likelihood(const Matrix<float>& xx, const Matrix<float>& z) const {
+      widest = std::max(widest, xx.rows());
+      return m.log_likelihood(xx, z);
+    }
+    Vector<double> log_prior(const Matrix<float>& z) const { return m.log_prior(z); }
+  };
+  for (const Index batch : {1, 7, 50, 100000}) {
+    CAPTURE(batch);
+    Rng r1(99), r2(99);
+    Counting counted{m};
+    const Vector<double> whole = importance_sampled_log_likelihood(m, x, 50, r1, nullptr, 100000);
+    const Vector<double> split = importance_sampled_log_likelihood(counted, x, 50, r2, nullptr, batch);
+    CHECK(counted.widest <= batch);
+    CHECK((whole - split).cwiseAbs().maxCoeff() < 1e-12);
+  }
+  CHECK_THROWS_AS(importance_sampled_log_likelihood(m, x, 10, rng, nullptr, 0), Error);
 }
 
 TEST_CASE("a model's log p(x|z) and log p(z) are the likelihood and prior densities") {

@@ -93,21 +93,6 @@ Matrix<float> high_posterior_latents(const AnyModel& m, const AggregatePosterior
   return rows_of(z, lowest_scores(log_standard_normal(m.prior_forward(z)), n));
 }
 
-/// AnyModel seen as a dpvae::LikelihoodModel.
-struct LikelihoodView {
-  const AnyModel& m;
-  std::pair<Matrix<float>, Matrix<float>> encode(const Matrix<float>& x) const { return m.encode(x); }
-  Vector<double> log_likelihood(const Matrix<float>& x, const Matrix<float>& z) const {
-    Vector<double> out(x.rows());
-    for (Index r0 = 0; r0 < x.rows(); r0 += kEvalBatch) {
-      const Index len = std::min<Index>(kEvalBatch, x.rows() - r0);
-      out.segment(r0, len) = m.log_likelihood(x.middleRows(r0, len), z.middleRows(r0, len));
-    }
-    return out;
-  }
-  Vector<double> log_prior(const Matrix<float>& z) const { return m.log_prior(z); }
-};
-
 const std::array<double, 3> kGrey{0.55, 0.55, 0.55}, kRed{0.85, 0.1, 0.1}, kBlue{0.12, 0.35, 0.8}, kOrange{0.9, 0.45, 0.05};
 
 std::string file_stem(const RunConfig& c) { return c.objective + "-" + c.prior; }
@@ -362,11 +347,12 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
   progress_line("NLL by importance sampling: " + std::to_string(n_nll) + " test points × K = " + std::to_string(o.nll_k));
   const Index every = std::max<Index>(1, n_nll / 5);
   const Vector<double> ll = importance_sampled_log_likelihood(
-      LikelihoodView{m}, Matrix<float>(d.test.topRows(n_nll)), o.nll_k, rng, [&](Index done) {
+      m, Matrix<float>(d.test.topRows(n_nll)), o.nll_k, rng, [&](Index done) {
         if (done % every == 0 && done < n_nll)
           progress_line("  NLL " + std::to_string(done) + "/" + std::to_string(n_nll) + " (" +
                         std::to_string(static_cast<int>(seconds_since(t))) + " s)");
-      });
+      },
+      kEvalBatch);
   const Estimate nll = mean_estimate(-ll);
   const double dims = static_cast<double>(d.test.cols());
   j["nll"] = {{"nats", nll.value},

@@ -10,6 +10,10 @@
 #include <iostream>
 #include <optional>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #ifdef DPVAE_WITH_MPI
 #include "mpi_comm.hpp"  // the dpvae_mpi program (DPVAE_MPI): data-parallel `train` under mpirun
 #endif
@@ -258,6 +262,15 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#if defined(__GLIBC__)
+  // Evaluation calls the networks on 100 rows at a time, each call with fresh activations of
+  // about 10 MB. glibc gives freed blocks of that size back to the kernel, so every call
+  // page-faults its memory in again (half of the importance-sampled NLL's time:
+  // benchmarks/results/summary.md). Keep blocks of up to 32 MiB in the heap and trim it
+  // only beyond 1 GiB free; peak memory is unchanged.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
 #ifdef DPVAE_WITH_MPI
   dpvae::cli::MpiSession mpi(&argc, &argv);
   dpvae::cli::MpiComm comm;

@@ -364,22 +364,36 @@ concept LikelihoodModel = requires(const M& m, const Matrix<float>& x) {
 /// proposal (SPEC.md "NLL"; Burda et al. 2016):
 ///   log p(x) ≈ logsumexp_k [log p_θ(x|z_k) + log p_ψ(z_k) − log q(z_k|x)] − log K,
 ///   z_k = μ(x) + σ(x) ⊙ ε_k, ε_k ~ N(0, I), k = 1 … K,
-/// each point with its own K proposals, decoded as one batch of K rows. `progress`, when
-/// given, is called with the number of points done. Throws dpvae::Error for K < 1 or a
-/// non-finite weight.
+/// each point with its own K proposals. The model is called on at most `batch` rows at a
+/// time (the encoder on points, the decoder and prior on proposals), so memory is bounded
+/// by the batch whatever n and K are; the result does not depend on `batch`. `progress`,
+/// when given, is called with the number of points done. Throws dpvae::Error for K < 1,
+/// batch < 1 or a NaN log-weight.
 template <LikelihoodModel M, class Progress = std::nullptr_t>
 Vector<double> importance_sampled_log_likelihood(const M& model, const Matrix<float>& x, Index K, Rng& rng,
-                                                 Progress progress = nullptr) {
+                                                 Progress progress = nullptr, Index batch = 100) {
   detail::require(K >= 1, "importance sampling needs K >= 1 proposals");
-  const auto [mu, logvar] = model.encode(x);
-  const Index n = x.rows(), d = mu.cols();
+  detail::require(batch >= 1, "importance sampling needs a batch of at least 1 row");
+  const Index n = x.rows();
+  Matrix<float> mu, logvar;
+  for (Index r0 = 0; r0 < n; r0 += batch) {
+    const Index len = std::min(batch, n - r0);
+    auto [m, lv] = model.encode(x.middleRows(r0, len));
+    if (r0 == 0) {
+      mu.resize(n, m.cols());
+      logvar.resize(n, lv.cols());
+    }
+    mu.middleRows(r0, len) = m;
+    logvar.middleRows(r0, len) = lv;
+  }
+  const Index d = mu.cols();
   Vector<double> out(n);
-  Matrix<float> z(K, d), xs(K, x.cols());
+  Matrix<float> z(K, d), xs(std::min(K, batch), x.cols());
   Matrix<double> eps(K, d);
+  Vector<double> log_q(K), w(K);
   for (Index i = 0; i < n; ++i) {
     for (Index k = 0; k < K; ++k)
       for (Index j = 0; j < d; ++j) eps(k, j) = rng.normal();
-    Vector<double> log_q(K);
     for (Index k = 0; k < K; ++k) {
       double lq = 0;
       for (Index j = 0; j < d; ++j) {
@@ -392,7 +406,12 @@ Vector<double> importance_sampled_log_likelihood(const M& model, const Matrix<fl
       log_q(k) = lq;
     }
     xs.rowwise() = x.row(i);
-    const Vector<double> w = model.log_likelihood(xs, z) + model.log_prior(z) - log_q;
+    for (Index k0 = 0; k0 < K; k0 += batch) {
+      const Index len = std::min(batch, K - k0);
+      const Matrix<float> zk = z.middleRows(k0, len);
+      w.segment(k0, len) = model.log_likelihood(xs.topRows(len), zk) + model.log_prior(zk);
+    }
+    w -= log_q;
     detail::require(!w.array().isNaN().any(), "importance sampling: a log-weight is NaN");
     out(i) = logsumexp(w.data(), K) - std::log(static_cast<double>(K));
     if constexpr (!std::is_null_pointer_v<Progress>) progress(i + 1);
