@@ -31,7 +31,7 @@ for a in "$@"; do
     *) echo "usage: $0 [--quick] [--metrics-only]" >&2; exit 2 ;;
   esac
 done
-reps=3; min_time=1; rounds=3
+reps=5; min_time=1; rounds=3
 [ $quick = 1 ] && { reps=2; min_time=0.3; rounds=1; }
 mkdir -p "$results"
 

@@ -15,6 +15,7 @@
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <cmath>
@@ -332,17 +333,19 @@ struct Cpu {
   // im2col (or col2im) and GEMM run back to back on one core, so the patch matrix never
   // exists whole and never travels through memory. Chunks depend only on the geometry and
   // the batch size, and the weight gradient sums fixed groups of chunks in group order, so
-  // results are bit-identical for any number of threads. `scratch` holds the weight
-  // gradient's group partials (patch blocks live in per-thread buffers).
+  // results are bit-identical for any number of threads. `scratch` is the workspace: the
+  // weight gradient's group partials and one patch block per thread of the arena. Its
+  // size depends only on the geometry, the batch and the arena, the same for all three
+  // operations, so a layer's scratch is allocated once and steps allocate nothing.
 
   /// Convolution: y (images × out_pixels·Cout) = im2col(x) Wᵀ (+ b when bias is not null),
   /// x images × in_size, W Cout × patch_size (row-major), b Cout (assigns y).
   template <class T>
   static void conv2d(const ConvGeometry& g, Index out_c, Index images, const T* x, const T* w, const T* bias,
-                     T* y, Matrix<T>&) {
+                     T* y, Matrix<T>& scratch) {
     const Index op = g.out_pixels(), ps = g.patch_size();
     const ConstMatrixMap<T> wm(w, out_c, ps);
-    for_image_chunks<T>(g, images, [&](Index n0, Index n1, T* patches) {
+    for_image_chunks(ConvWorkspace<T>(g, out_c, images, scratch), [&](Index n0, Index n1, T* patches) {
       const Index rows = (n1 - n0) * op;
       for (Index n = n0; n < n1; ++n) detail::im2col_image(g, x + n * g.in_size(), patches + (n - n0) * op * ps);
       MatrixMap<T> ym(y + n0 * op * out_c, rows, out_c);
@@ -356,10 +359,10 @@ struct Cpu {
   /// out_pixels·Cout, W Cout × patch_size, b in_c (assigns y).
   template <class T>
   static void conv2d_transpose(const ConvGeometry& g, Index out_c, Index images, const T* x, const T* w,
-                               const T* bias, T* y, Matrix<T>&) {
+                               const T* bias, T* y, Matrix<T>& scratch) {
     const Index op = g.out_pixels(), ps = g.patch_size();
     const ConstMatrixMap<T> wm(w, out_c, ps);
-    for_image_chunks<T>(g, images, [&](Index n0, Index n1, T* patches) {
+    for_image_chunks(ConvWorkspace<T>(g, out_c, images, scratch), [&](Index n0, Index n1, T* patches) {
       const Index rows = (n1 - n0) * op;
       MatrixMap<T>(patches, rows, ps).noalias() = ConstMatrixMap<T>(x + n0 * op * out_c, rows, out_c) * wm;
       for (Index n = n0; n < n1; ++n) detail::col2im_image(g, patches + (n - n0) * op * ps, y + n * g.in_size());
@@ -376,29 +379,26 @@ struct Cpu {
   static void conv2d_weight_gradient(const ConvGeometry& g, Index out_c, Index images, const T* x, const T* dy,
                                      T* dw, Matrix<T>& scratch) {
     const Index op = g.out_pixels(), ps = g.patch_size();
-    const Index per = conv_chunk_images<T>(g), chunks = (images + per - 1) / per;
-    const Index groups = std::min<Index>(chunks, kWeightGradientGroups);
-    if (groups == 0) return;
-    scratch.resize(groups, out_c * ps);
-    tbb::parallel_for(
-        tbb::blocked_range<Index>(0, groups, 1),
-        [&](const tbb::blocked_range<Index>& r) {
-          T* patches = patch_buffer<T>(std::min(per, images) * op * ps);
-          for (Index grp = r.begin(); grp < r.end(); ++grp) {
-            MatrixMap<T> part(scratch.row(grp).data(), out_c, ps);
-            part.setZero();
-            for (Index c = grp * chunks / groups; c < (grp + 1) * chunks / groups; ++c) {
-              const Index n0 = c * per, n1 = std::min(images, n0 + per), rows = (n1 - n0) * op;
-              for (Index n = n0; n < n1; ++n)
-                detail::im2col_image(g, x + n * g.in_size(), patches + (n - n0) * op * ps);
-              part.noalias() += ConstMatrixMap<T>(dy + n0 * op * out_c, rows, out_c).transpose() *
-                                ConstMatrixMap<T>(patches, rows, ps);
-            }
-          }
-        },
-        tbb::simple_partitioner{});
+    const ConvWorkspace<T> ws(g, out_c, images, scratch);
+    if (ws.groups == 0) return;
+    auto run_group = [&](Index grp, T* patches) {
+      MatrixMap<T> part(ws.partial(grp), out_c, ps);
+      part.setZero();
+      for (Index c = grp * ws.chunks / ws.groups; c < (grp + 1) * ws.chunks / ws.groups; ++c) {
+        const Index n0 = c * ws.per, n1 = std::min(images, n0 + ws.per), rows = (n1 - n0) * op;
+        for (Index n = n0; n < n1; ++n) detail::im2col_image(g, x + n * g.in_size(), patches + (n - n0) * op * ps);
+        part.noalias() += ConstMatrixMap<T>(dy + n0 * op * out_c, rows, out_c).transpose() *
+                          ConstMatrixMap<T>(patches, rows, ps);
+      }
+    };
+    if (ws.groups == 1) {
+      run_group(0, ws.base + ws.partials);  // on the calling thread: the first slot
+    } else {
+      tbb::parallel_for(Index{0}, ws.groups, [&](Index grp) { run_group(grp, ws.patches()); },
+                        tbb::simple_partitioner{});
+    }
     MatrixMap<T> dwm(dw, out_c, ps);
-    for (Index grp = 0; grp < groups; ++grp) dwm += MatrixMap<T>(scratch.row(grp).data(), out_c, ps);
+    for (Index grp = 0; grp < ws.groups; ++grp) dwm += MatrixMap<T>(ws.partial(grp), out_c, ps);
   }
 
  private:
@@ -406,33 +406,44 @@ struct Cpu {
   // least one image); the weight gradient folds chunks into at most this many groups.
   static constexpr Index kPatchBlockBytes = 128 * 1024;
   static constexpr Index kWeightGradientGroups = 8;
+
+  // The workspace of the fused convolutions in a layer's scratch matrix, one row:
+  // [groups × Cout·patch_size partials | slots × patch block], slots = the arena's threads.
   template <class T>
-  static Index conv_chunk_images(const ConvGeometry& g) {
-    const Index bytes = g.out_pixels() * g.patch_size() * static_cast<Index>(sizeof(T));
-    return std::max<Index>(1, kPatchBlockBytes / std::max<Index>(bytes, 1));
-  }
-  // This thread's patch block of at least `count` values; it grows once and is reused by
-  // every later call, so no step allocates.
-  template <class T>
-  static T* patch_buffer(Index count) {
-    thread_local std::vector<T> buffer;
-    if (static_cast<Index>(buffer.size()) < count) buffer.resize(static_cast<std::size_t>(count));
-    return buffer.data();
-  }
+  struct ConvWorkspace {
+    Index images = 0, per = 1, chunks = 0, groups = 0, block = 0, partial_size = 0, partials = 0, slots = 1;
+    T* base = nullptr;
+    ConvWorkspace(const ConvGeometry& g, Index out_c, Index n, Matrix<T>& scratch) : images(n) {
+      const Index bytes = g.out_pixels() * g.patch_size() * static_cast<Index>(sizeof(T));
+      per = std::max<Index>(1, kPatchBlockBytes / std::max<Index>(bytes, 1));
+      chunks = (images + per - 1) / per;
+      groups = std::min<Index>(chunks, kWeightGradientGroups);
+      block = std::min(per, images) * g.out_pixels() * g.patch_size();
+      partial_size = out_c * g.patch_size();
+      partials = groups * partial_size;
+      slots = std::max<Index>(1, tbb::this_task_arena::max_concurrency());
+      const Index size = partials + slots * block;
+      if (scratch.size() != size) scratch.resize(1, size);
+      base = scratch.data();
+    }
+    T* partial(Index group) const { return base + group * partial_size; }
+    // The calling thread's patch block (a chunk's work never waits on other tasks, so no
+    // other chunk runs on this thread while it holds the block).
+    T* patches() const {
+      const int slot = tbb::this_task_arena::current_thread_index();
+      detail::require(slot >= 0 && slot < slots, "convolution workspace: a thread outside the task arena");
+      return base + partials + slot * block;
+    }
+  };
   // f(n0, n1, patches) for every chunk [n0, n1) of whole images, in parallel.
   template <class T, class F>
-  static void for_image_chunks(const ConvGeometry& g, Index images, F&& f) {
-    const Index per = conv_chunk_images<T>(g), chunks = (images + per - 1) / per;
-    const Index block = std::min(per, images) * g.out_pixels() * g.patch_size();
-    auto run = [&](Index c) { f(c * per, std::min(images, (c + 1) * per), patch_buffer<T>(block)); };
-    if (chunks <= 1) {
-      for (Index c = 0; c < chunks; ++c) run(c);
+  static void for_image_chunks(const ConvWorkspace<T>& ws, F&& f) {
+    auto run = [&](Index c, T* patches) { f(c * ws.per, std::min(ws.images, (c + 1) * ws.per), patches); };
+    if (ws.chunks <= 1) {
+      for (Index c = 0; c < ws.chunks; ++c) run(c, ws.base + ws.partials);  // the first slot
       return;
     }
-    tbb::parallel_for(tbb::blocked_range<Index>(0, chunks, 1),
-                      [&](const tbb::blocked_range<Index>& r) {
-                        for (Index c = r.begin(); c < r.end(); ++c) run(c);
-                      });
+    tbb::parallel_for(Index{0}, ws.chunks, [&](Index c) { run(c, ws.patches()); });
   }
   template <class F>
   static void for_items(Index count, F&& f) {
