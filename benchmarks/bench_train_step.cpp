@@ -6,6 +6,11 @@
 //             moons (the two-moons MLP 2 → 100 → 50 → 2d, Gaussian w = 50);
 //       objective: vae, beta-h, beta-b, beta-tc, factor (the paper's 5 × 1000
 //             discriminator), info; prior: standard or decoupled (6 coupling blocks).
+//   prior_ratio/mnist/<objective>/threads:2   the decoupled / standard step-time ratio
+//       measured in pairs: each iteration times kPairSteps steps of the standard-prior
+//       model and kPairSteps of the decoupled one back to back (the order alternating), and
+//       the counter decoupled_over_standard is the median of the per-iteration ratios, so a
+//       neighbour's load that comes and goes falls on both halves of a pair alike.
 //   gemm/<m>x<n>x<k>/threads:<t>   one float32 GEMM through the CPU backend (Eigen under
 //       oneTBB): the machine's attainable FLOP/s in this binary, for the FLOP fraction.
 // Counters: flops (analytic FLOPs per iteration, benchmarks/flops.hpp) and flop_rate.
@@ -21,7 +26,10 @@
 #include <benchmark/benchmark.h>
 #include <tbb/global_control.h>
 
+#include <algorithm>
+#include <chrono>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -58,6 +66,51 @@ void train_step(benchmark::State& state, ModelConfig config, int threads) {
                                                    benchmark::Counter::kIsRate);
   state.counters["threads"] = threads;
   state.SetItemsProcessed(state.iterations() * kBatch);
+}
+
+constexpr int kPairSteps = 2;
+
+template <class Reg>
+void prior_ratio(benchmark::State& state, ModelConfig config, int threads) {
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  DpVae<Reg, Prior<StandardNormal>> standard(config);
+  DpVae<Reg, Coupling<6>> decoupled(config);
+  Rng rng(7);
+  const Matrix<float> x = bench::uniform_images(kBatch, standard.data_dim(), rng);
+  standard.train_step(x);  // warm-up
+  decoupled.train_step(x);
+  auto seconds = [&](auto& model) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kPairSteps; ++i) benchmark::DoNotOptimize(model.train_step(x));
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  std::vector<double> ratios;
+  bool decoupled_first = false;
+  for (auto _ : state) {
+    double ts = 0, td = 0;
+    if (decoupled_first) {
+      td = seconds(decoupled);
+      ts = seconds(standard);
+    } else {
+      ts = seconds(standard);
+      td = seconds(decoupled);
+    }
+    decoupled_first = !decoupled_first;
+    ratios.push_back(td / ts);
+  }
+  std::nth_element(ratios.begin(), ratios.begin() + static_cast<std::ptrdiff_t>(ratios.size() / 2), ratios.end());
+  state.counters["decoupled_over_standard"] = ratios[ratios.size() / 2];
+  state.counters["pairs"] = static_cast<double>(ratios.size());
+  state.counters["threads"] = threads;
+}
+
+template <class... Regs>
+void add_prior_ratios(int threads) {
+  (benchmark::RegisterBenchmark(("prior_ratio/mnist/" + std::string(Regs::name) + "/threads:" +
+                                 std::to_string(threads)).c_str(),
+                                [threads](benchmark::State& s) { prior_ratio<Regs>(s, bench::mnist_config(), threads); })
+       ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(12),
+   ...);
 }
 
 void gemm(benchmark::State& state, Index m, Index n, Index k, int threads) {
@@ -105,6 +158,7 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMillisecond)->UseRealTime();
   }
   add_all<Vae, BetaH, BetaB, BetaTC, Factor, Info>("mnist", 2);
+  add_prior_ratios<Vae, BetaH, BetaB, BetaTC, Factor, Info>(2);
   add_both<BetaH>("mnist", 1);  // the 1 → 2 thread scaling
   add_both<Vae>("mnist", 1);    // CPU time per step against PyTorch's, independent of the load
   add_all<Vae, BetaH, BetaB, BetaTC, Factor, Info>("moons", 2);

@@ -48,7 +48,7 @@ run_metrics() {
   local m=$build/benchmarks/bench_metrics filter=.
   [ $quick = 1 ] && filter='-N:100000/|nll_unbatched'
   local ctx="commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  ctx="$ctx$(git -C "$root" diff --quiet 2>/dev/null || echo +dirty),quick=$quick"
+  ctx="$ctx$(git -C "$root" diff --quiet -- . ":(exclude)benchmarks/results" 2>/dev/null || echo +dirty),quick=$quick"
   echo "== metrics: aggregate posterior, NLL, FID (one pass)"
   "$m" --benchmark_filter="$filter" --benchmark_min_time=$min_time --benchmark_context="$ctx" \
     --benchmark_out="$results/metrics.json.tmp" --benchmark_out_format=json
@@ -113,7 +113,7 @@ cat > "$results/context.json.tmp" <<JSON
 {"started": "$started", "finished": "$finished", "load_start": "$load_start",
  "load_end": "$(cut -d' ' -f1-3 /proc/loadavg)", "cores": $(nproc),
  "cpu": "$(lscpu | sed -n 's/^Model name: *//p' | head -1)",
- "commit": "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo +dirty)"}
+ "commit": "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet -- . ":(exclude)benchmarks/results" 2>/dev/null || echo +dirty)"}
 JSON
 mv "$results/context.json.tmp" "$results/context.json"
 echo "== summary ($results/summary.md)"

@@ -262,9 +262,11 @@ def main():
     for data, title in (("mnist", "MNIST conv net"), ("moons", "two-moons MLP")):
         lines.append(f"## Training step, {title}, batch 100, 2 threads (`bench_train_step`)")
         lines.append("")
+        paired = {o: med[f"prior_ratio/{data}/{o}/threads:2"]["decoupled_over_standard"] for o in OBJECTIVES
+                  if f"prior_ratio/{data}/{o}/threads:2" in med}
         lines.append("| objective | standard ms/step | decoupled ms/step | decoupled / standard (wall) | "
-                     "decoupled / standard (CPU) | target ≤ 1.05 |")
-        lines.append("|---|---|---|---|---|---|")
+                     "decoupled / standard (CPU) | paired ratio | FLOP ratio | target ≤ 1.05 |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         for o in OBJECTIVES:
             s = med.get(f"train/{data}/{o}/standard/threads:2")
             c = med.get(f"train/{data}/{o}/decoupled/threads:2")
@@ -272,17 +274,29 @@ def main():
                 continue
             r = c["ms"] / s["ms"]
             rc = c["cpu_ms"] / s["cpu_ms"]
-            met = "met" if r <= 1.05 else ("met in CPU time" if rc <= 1.05 else "not met")
+            rp = paired.get(o)
+            fr = c["flops"] / s["flops"] if s.get("flops") else float("nan")
+            if rp is not None:  # the paired measurement decides: it is the one the load cancels in
+                ok = rp <= 1.05
+                met = "met (paired)" if ok else "not met (paired)"
+            else:
+                ok = r <= 1.05 or rc <= 1.05
+                met = "met" if r <= 1.05 else ("met in CPU time" if rc <= 1.05 else "not met")
             lines.append(f"| {o} | {fmt_ms(s['ms'])} | {fmt_ms(c['ms'])} | {r:.3f} | {rc:.3f} | "
+                         f"{'—' if rp is None else f'{rp:.3f}'} | {fr:.3f} | "
                          f"{met if data == 'mnist' else '(' + met + ')'} |")
             if data == "mnist":
-                targets.append((f"decoupled/standard MNIST {o} (wall; CPU)", f"{r:.3f}; {rc:.3f}", "≤ 1.05",
-                                r <= 1.05 or rc <= 1.05))
+                shown = f"{r:.3f}; {rc:.3f}" + ("" if rp is None else f"; paired {rp:.3f}")
+                targets.append((f"decoupled/standard MNIST {o} (wall; CPU" + ("" if rp is None else "; paired") + ")",
+                                shown, "≤ 1.05", ok))
         lines.append("")
         lines.append("Wall: median real time per step. CPU: median CPU time of the benchmark's thread per step "
                      "(the work it did, whatever share of the machine it got; with 2 threads the worker's share is "
                      "not in it). Standard-prior rows of vae, beta-h, beta-b and info do identical network work, so "
-                     "their spread shows this run's noise.")
+                     "their spread shows this run's noise. Paired ratio (MNIST): `prior_ratio/…`, the median over "
+                     "repetitions of the median of 12 back-to-back pairs of 2 standard and 2 decoupled steps, order "
+                     "alternating; it decides the target, as the load cancels in it. FLOP ratio: the analytic work "
+                     "of the two steps.")
         if data == "moons":
             s = med.get("train/moons/vae/standard/threads:2")
             c = med.get("train/moons/vae/decoupled/threads:2")

@@ -17,6 +17,8 @@
 #include "dpvae/prior.hpp"
 #include "dpvae/regularizers.hpp"
 
+#include <tbb/parallel_invoke.h>
+
 #include <cmath>
 #include <string>
 
@@ -185,16 +187,25 @@ class DpVae {
     }
     std_ = (T(0.5) * logvar_.array()).exp().matrix();
     z_ = mu_ + std_.cwiseProduct(eps_);
-    const Matrix<T>& out = decoder_.forward(z_, dec_tape_);
-    const Vector<T> recon = config_.likelihood.loss(x, out);
-    const Vector<T> weights = Vector<T>::Constant(n, T(1) / T(n));
-    config_.likelihood.gradient(x, out, weights, dout_);
-
+    // Given z, the decoder's pass (reconstruction term, its gradients, ∂/∂z) and the latent
+    // terms (the objective's estimators and the prior's flow) are independent and write
+    // disjoint state: their own tapes, their own slices of the gradient buffer, and only the
+    // latent side draws from rng_. They run as two tasks, so the flow's small, mostly
+    // serial operations overlap the decoder's parallel convolutions; each side is
+    // deterministic by itself, so the results do not depend on the number of threads.
+    Vector<T> recon;
+    Terms latent;
     latent_grads_.reset(n, d);
-    LatentBatch<T> batch{mu_, logvar_, z_, step_, config_.dataset_size};
-    Terms latent = objective_.latent_loss(batch, prior_, rng_, latent_grads_);
-
-    decoder_.backward(dec_tape_, dout_, &dz_);
+    const LatentBatch<T> batch{mu_, logvar_, z_, step_, config_.dataset_size};
+    tbb::parallel_invoke(
+        [&] {
+          const Matrix<T>& out = decoder_.forward(z_, dec_tape_);
+          recon = config_.likelihood.loss(x, out);
+          const Vector<T> weights = Vector<T>::Constant(n, T(1) / T(n));
+          config_.likelihood.gradient(x, out, weights, dout_);
+          decoder_.backward(dec_tape_, dout_, &dz_);
+        },
+        [&] { latent = objective_.latent_loss(batch, prior_, rng_, latent_grads_); });
     dz_ += latent_grads_.dz;
     dh_.resize(n, 2 * d);
     dh_.leftCols(d) = latent_grads_.dmu + dz_;
