@@ -3,6 +3,7 @@
 // buffers are summed in one all-reduce and divided by N; rank 0 checks the result against
 // one process's gradient on the whole batch (VAE objective, both priors: the per-sample
 // mean makes them equal up to float rounding). Exit status 0 on every rank when they agree.
+#include "fixtures.hpp"
 #include "mpi_comm.hpp"
 
 #include <dpvae/data/two_moons.hpp>
@@ -16,15 +17,7 @@ using namespace dpvae;
 
 namespace {
 
-ModelConfig moons_config() {
-  ModelConfig c;
-  c.architecture = Architecture::mlp(2, 2);
-  c.likelihood = Likelihood::gaussian(50.0);
-  c.adam.lr = 1e-3;
-  c.dataset_size = 2000;
-  c.seed = 7;
-  return c;
-}
+ModelConfig moons_config() { return test::moons_config(7); }
 
 template <class Model>
 int check(cli::Comm& comm, const char* name) {

@@ -2,6 +2,7 @@
 // Adam states, the step) and can be skipped; log σ² is clamped; the flow's bounded scales
 // and shifts keep f⁻¹ of a far-out z0 finite for any parameters; the minibatch estimators
 // sum densities with logsumexp, so far-apart points give finite log densities.
+#include "fixtures.hpp"
 #include <dpvae/dpvae.hpp>
 
 #include <doctest/doctest.h>
@@ -11,17 +12,9 @@
 
 using namespace dpvae;
 
-namespace {
+using test::moons_config;
 
-ModelConfig moons_config() {
-  ModelConfig c;
-  c.architecture = Architecture::mlp(2, 2);
-  c.likelihood = Likelihood::gaussian(50.0);
-  c.adam.lr = 1e-3;
-  c.dataset_size = 2000;
-  c.seed = 5;
-  return c;
-}
+namespace {
 
 Matrix<float> moons_batch(Index n, std::uint64_t seed) {
   Rng rng(seed);

@@ -1,6 +1,7 @@
 // Training end to end on two-moons: every objective × prior lowers its loss; runs are
 // reproducible (same seed → bit-identical parameters, for any thread count); save → load
 // restores a model whose outputs are identical; bad values are rejected with clear errors.
+#include "fixtures.hpp"
 #include <dpvae/data/two_moons.hpp>
 #include <dpvae/dpvae.hpp>
 
@@ -12,17 +13,9 @@
 
 using namespace dpvae;
 
-namespace {
+using test::moons_config;
 
-ModelConfig moons_config() {
-  ModelConfig c;
-  c.architecture = Architecture::mlp(2, 2);
-  c.likelihood = Likelihood::gaussian(50.0);
-  c.adam.lr = 1e-3;
-  c.dataset_size = 2000;
-  c.seed = 5;
-  return c;
-}
+namespace {
 
 template <class Model>
 std::pair<double, double> train_moons(Model& model, int steps, Index batch = 48) {
