@@ -29,8 +29,8 @@
 // nothing here asserts on them.
 #include "bench_common.hpp"
 
-#include <dpvae/feature_net.hpp>
-#include <dpvae/metrics.hpp>
+#include <dpvae/eval/feature_net.hpp>
+#include <dpvae/eval/metrics.hpp>
 
 #include <benchmark/benchmark.h>
 #include <tbb/global_control.h>

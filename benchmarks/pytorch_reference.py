@@ -14,8 +14,8 @@ FactorVAE's discriminator step after the VAE step) and writes steps per second a
 Give PyTorch its best configuration: run with OPENBLAS_NUM_THREADS=1 and libopenblas0-pthread
 installed (benchmarks/setup-pytorch.sh); this script sets torch.set_num_threads(--threads).
 
-The architectures follow include/dpvae/architecture.hpp, the flow include/dpvae/flow.hpp
-(SPEC.md "Decoupled prior"), the objectives include/dpvae/regularizers.hpp. dpvae stores
+The architectures follow include/dpvae/nn/architecture.hpp, the flow include/dpvae/prior/coupling.hpp
+(SPEC.md "Decoupled prior"), the objectives include/dpvae/objectives/regularizers.hpp. dpvae stores
 images channels last (NHWC) and convolution weights out × k × k × in; PyTorch wants NCHW
 and out × in × k × k, so weights are permuted on load, and the weights of the Linear layer
 after the last convolution (and before the first transposed one) have their columns (rows)

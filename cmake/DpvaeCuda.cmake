@@ -1,4 +1,4 @@
-# The optional CUDA backend, dpvae::cuda (include/dpvae/cuda.hpp, src/cuda/), its tests
+# The optional CUDA backend, dpvae::cuda (include/dpvae/backend/cuda.hpp, src/cuda/), its tests
 # (tests/cuda/) and its training-step benchmark (benchmarks/cuda/). Built only where a
 # working CUDA compiler is found; elsewhere the configure step notes it and goes on.
 # CMAKE_CUDA_ARCHITECTURES defaults to 90: sm_90 code (H100/H200) plus compute_90 PTX,

@@ -2,7 +2,7 @@
 // sentinels, and the forward passes against direct formulas.
 #include "gradcheck.hpp"
 
-#include <dpvae/network.hpp>
+#include <dpvae/nn/network.hpp>
 
 #include <tbb/global_control.h>
 

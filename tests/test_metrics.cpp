@@ -1,7 +1,7 @@
 // Metrics of SPEC.md "Sampling" and "Metrics", and the representation measures: each
 // checked against the golden values, a closed form or brute force.
 #include <dpvae/dpvae.hpp>
-#include <dpvae/evaluation.hpp>
+#include <dpvae/eval.hpp>
 
 #include "golden.hpp"
 #include "gradcheck.hpp"

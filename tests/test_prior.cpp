@@ -2,7 +2,7 @@
 // prior", "Gradients"): bijection, log-det, normalisation, KL, and both backward passes.
 #include "gradcheck.hpp"
 
-#include <dpvae/prior.hpp>
+#include <dpvae/prior/priors.hpp>
 
 #include <Eigen/LU>
 

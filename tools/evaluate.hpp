@@ -5,7 +5,7 @@
 
 #include "run.hpp"
 
-#include <dpvae/evaluation.hpp>
+#include <dpvae/eval.hpp>
 
 #include <nlohmann/json.hpp>
 

@@ -6,7 +6,7 @@
 //     bench_cuda_train_step [--steps N] [--warmup W] [--json FILE] [--markdown FILE]
 //
 // Without a CUDA device it prints why and exits 77. Bad options: one line, exit status 2.
-#include <dpvae/cuda.hpp>
+#include <dpvae/backend/cuda.hpp>
 #include <dpvae/dpvae.hpp>
 
 #include <tbb/info.h>
@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
     md << "# CUDA training-step benchmark\n\nMNIST conv architecture, β-VAE-H, float, batch 100, latent 2; "
        << "median of " << steps << " steps after " << warmup << " warm-up steps.\n\n"
        << "Device: " << device << "; CPU backend: " << threads << " TBB threads.\n"
-       << "CUDA backend: operands staged host → device → host per operation (include/dpvae/cuda.hpp).\n\n"
+       << "CUDA backend: operands staged host → device → host per operation (include/dpvae/backend/cuda.hpp).\n\n"
        << "| backend | prior | ms/step (median) | ms/step (min) | steps/s | GPU ops/step | MB staged/step |\n"
        << "|---|---|---:|---:|---:|---:|---:|\n";
     char line[256];

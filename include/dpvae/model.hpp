@@ -10,12 +10,12 @@
 // its own buffer and Adam.
 #pragma once
 
-#include "dpvae/architecture.hpp"
+#include "dpvae/nn/architecture.hpp"
 #include "dpvae/io/safetensors.hpp"
-#include "dpvae/likelihood.hpp"
-#include "dpvae/optim.hpp"
-#include "dpvae/prior.hpp"
-#include "dpvae/regularizers.hpp"
+#include "dpvae/nn/likelihood.hpp"
+#include "dpvae/nn/optim.hpp"
+#include "dpvae/prior/priors.hpp"
+#include "dpvae/objectives/regularizers.hpp"
 
 #include <tbb/parallel_invoke.h>
 

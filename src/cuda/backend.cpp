@@ -1,6 +1,6 @@
 // src/cuda/backend.cpp — host side of dpvae::Cuda: contexts, staging, cuBLAS calls.
-// Residency and threading: include/dpvae/cuda.hpp.
-#include "dpvae/cuda.hpp"
+// Residency and threading: include/dpvae/backend/cuda.hpp.
+#include "dpvae/backend/cuda.hpp"
 
 #include "kernels.hpp"
 

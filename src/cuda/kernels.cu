@@ -1,5 +1,5 @@
 // src/cuda/kernels.cu — the CUDA backend's element-wise, reduction and patch kernels.
-// Contracts: dpvae::Cpu in include/dpvae/backend.hpp; launchers: kernels.hpp.
+// Contracts: dpvae::Cpu in include/dpvae/backend/cpu.hpp; launchers: kernels.hpp.
 #include "kernels.hpp"
 
 #include <curand_kernel.h>

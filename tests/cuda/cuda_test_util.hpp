@@ -6,7 +6,7 @@
 
 #include <doctest/doctest.h>
 
-#include <dpvae/cuda.hpp>
+#include <dpvae/backend/cuda.hpp>
 #include <dpvae/rng.hpp>
 
 #include <algorithm>

@@ -2,7 +2,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
-#include <dpvae/cuda.hpp>
+#include <dpvae/backend/cuda.hpp>
 
 #include <cstdio>
 

@@ -1,4 +1,4 @@
-// dpvae/architecture.hpp — encoder and decoder networks of the paper (appendix C, SPEC.md).
+// dpvae/nn/architecture.hpp — encoder and decoder networks of the paper (appendix C, SPEC.md).
 //
 //  * conv (MNIST and any image set; the official code's net): encoder
 //    Conv(C→32, k4 s2 p1)–ReLU–Conv(32→32, k3)–ReLU–Conv(32→32, k4 s2 p1)–ReLU–Conv(32→32, k3)–ReLU
@@ -8,7 +8,7 @@
 //    (the official code's `LeakyReLU(True)` has slope 1 and makes the net linear; SPEC.md).
 #pragma once
 
-#include "dpvae/network.hpp"
+#include "dpvae/nn/network.hpp"
 
 #include <string>
 #include <vector>

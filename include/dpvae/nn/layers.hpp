@@ -1,4 +1,4 @@
-// dpvae/layers.hpp — the network layers and their hand-written backward passes.
+// dpvae/nn/layers.hpp — the network layers and their hand-written backward passes.
 //
 // THE BACKWARD CONTRACT (every layer, network, flow block and objective in dpvae):
 //  * forward(params, x, y, scratch) ASSIGNS y (rows are points) and may keep what its
@@ -16,7 +16,7 @@
 // the model's flat buffers that its network hands it. Images are channels last.
 #pragma once
 
-#include "dpvae/backend.hpp"
+#include "dpvae/backend/cpu.hpp"
 #include "dpvae/core.hpp"
 #include "dpvae/rng.hpp"
 

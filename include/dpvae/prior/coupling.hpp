@@ -1,4 +1,4 @@
-// dpvae/flow.hpp — the RealNVP affine coupling flow f: z → z0 of the decoupled prior.
+// dpvae/prior/coupling.hpp — the RealNVP affine coupling flow f: z → z0 of the decoupled prior.
 //
 // SPEC.md "Decoupled prior" (paper eqs. 2, 3, 7–9): f = f_K ∘ … ∘ f_1, block k with binary
 // mask b_k (1 = passed through; the first ⌊d/2⌋ dimensions for even k, the rest for odd k):
@@ -10,7 +10,7 @@
 // Backward passes in both directions (SPEC.md "Gradients") follow layers.hpp's contract.
 #pragma once
 
-#include "dpvae/network.hpp"
+#include "dpvae/nn/network.hpp"
 
 #include <vector>
 

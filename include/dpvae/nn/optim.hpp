@@ -1,4 +1,4 @@
-// dpvae/optim.hpp — Adam over one flat parameter vector.
+// dpvae/nn/optim.hpp — Adam over one flat parameter vector.
 //
 // Kingma & Ba (2015), with bias correction:
 //   m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²,

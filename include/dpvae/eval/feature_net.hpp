@@ -1,4 +1,4 @@
-// dpvae/feature_net.hpp — a small classifier whose penultimate layer is the feature space
+// dpvae/eval/feature_net.hpp — a small classifier whose penultimate layer is the feature space
 // of "domain FID" (SPEC.md "FID" (b)): Inception-v3 weights cannot be downloaded on our
 // machines, so dpvae trains a classifier on the data set itself with its own layers, saves
 // it once (safetensors) and reuses it for every model's FID.
@@ -10,8 +10,8 @@
 #pragma once
 
 #include "dpvae/io/safetensors.hpp"
-#include "dpvae/network.hpp"
-#include "dpvae/optim.hpp"
+#include "dpvae/nn/network.hpp"
+#include "dpvae/nn/optim.hpp"
 #include "dpvae/rng.hpp"
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// dpvae/regularizers.hpp — the six objectives of the paper as regularizer policies.
+// dpvae/objectives/regularizers.hpp — the six objectives of the paper as regularizer policies.
 //
 // SPEC.md "Objectives" and "Conventions and defaults": every objective is a loss
 // (= −objective), per sample: reconstruction and KL summed over dimensions and averaged
@@ -15,10 +15,10 @@
 //   Info     R − (1−α)·KL − (α+λ−1)·MMD(q(z), p(z))    (Zhao et al. 2019)
 #pragma once
 
-#include "dpvae/estimators.hpp"
-#include "dpvae/network.hpp"
-#include "dpvae/optim.hpp"
-#include "dpvae/prior.hpp"
+#include "dpvae/objectives/estimators.hpp"
+#include "dpvae/nn/network.hpp"
+#include "dpvae/nn/optim.hpp"
+#include "dpvae/prior/priors.hpp"
 
 #include <cmath>
 #include <concepts>

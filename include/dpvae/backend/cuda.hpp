@@ -1,6 +1,6 @@
-// dpvae/cuda.hpp — the CUDA backend (target dpvae::cuda; built only where a CUDA toolkit is found).
+// dpvae/backend/cuda.hpp — the CUDA backend (target dpvae::cuda; built only where a CUDA toolkit is found).
 //
-//     #include <dpvae/cuda.hpp>
+//     #include <dpvae/backend/cuda.hpp>
 //     using Model = dpvae::DpVae<dpvae::BetaH, dpvae::Coupling<6, float, dpvae::Cuda>,
 //                                dpvae::Encoder<float, dpvae::Cuda>, dpvae::Decoder<float, dpvae::Cuda>>;
 //
@@ -31,7 +31,7 @@
 // dpvae::Error with a one-line message naming the call.
 #pragma once
 
-#include "dpvae/backend.hpp"
+#include "dpvae/backend/cpu.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,4 +1,4 @@
-// dpvae/estimators.hpp — batch estimators used by the regularizers, with their gradients.
+// dpvae/objectives/estimators.hpp — batch estimators used by the regularizers, with their gradients.
 //
 //  * log_gaussian_diag: log N(z; μ, diag exp(log σ²)) per row;
 //  * minibatch-weighted sampling (Chen et al. 2018, eq. S1; SPEC.md "β-TCVAE") of log q(z)

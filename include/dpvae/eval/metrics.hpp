@@ -1,4 +1,4 @@
-// dpvae/metrics.hpp — the measurements of the dpVAE paper (§4.1, §5.1; SPEC.md "Sampling"
+// dpvae/eval/metrics.hpp — the measurements of the dpVAE paper (§4.1, §5.1; SPEC.md "Sampling"
 // and "Metrics"): the aggregate posterior q(z), low- and high-posterior selection, the
 // Fréchet distance (FID in any feature space), the symmetric KL between q(z) and the prior,
 // the importance-sampled log-likelihood and the leakage-score curve.

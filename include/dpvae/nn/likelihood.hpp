@@ -1,4 +1,4 @@
-// dpvae/likelihood.hpp — the decoder likelihood p_θ(x|z) and its reconstruction term.
+// dpvae/nn/likelihood.hpp — the decoder likelihood p_θ(x|z) and its reconstruction term.
 //
 // SPEC.md "Notation": Bernoulli logits (cross-entropy on [0, 1] intensities), the default
 // for gray images, or a fixed-variance Gaussian σ² = 1/(2w) whose negative

@@ -1,4 +1,4 @@
-// dpvae/representation.hpp — the representation half of the dpVAE claim: how much a
+// dpvae/eval/representation.hpp — the representation half of the dpVAE claim: how much a
 // regularized latent space knows about the data, with and without the decoupled prior.
 //
 //  * linear_probe: multinomial logistic regression on mean encodings, trained on the

@@ -1,9 +1,9 @@
-// dpvae/evaluation.hpp — the evaluation half of dpvae (not included by the core): the
+// dpvae/eval.hpp — the evaluation half of dpvae (not included by the core): the
 // aggregate posterior, low/high-posterior selection, FID, sKL, importance-sampled NLL, the
 // leakage score (metrics.hpp), the linear probe and MIG (representation.hpp), and the
 // domain feature network for FID (feature_net.hpp).
 #pragma once
 
-#include "dpvae/feature_net.hpp"
-#include "dpvae/metrics.hpp"
-#include "dpvae/representation.hpp"
+#include "dpvae/eval/feature_net.hpp"
+#include "dpvae/eval/metrics.hpp"
+#include "dpvae/eval/representation.hpp"

@@ -1,4 +1,4 @@
-// dpvae/network.hpp — a feed-forward network: a sequence of layers over one parameter slice.
+// dpvae/nn/network.hpp — a feed-forward network: a sequence of layers over one parameter slice.
 //
 // The layer set is closed at compile time (std::variant); the sequence and sizes are
 // run-time values, so one network type serves every architecture (MNIST convolutions,
@@ -7,7 +7,7 @@
 // step. Backward follows the contract in layers.hpp.
 #pragma once
 
-#include "dpvae/layers.hpp"
+#include "dpvae/nn/layers.hpp"
 
 #include <span>
 #include <variant>
