@@ -41,7 +41,7 @@ void export_one(const std::filesystem::path& dir, const std::string& data, const
   Model model(config);
   const std::string name = data + "-" + Model::objective_name() + "-" + Model::prior_name();
   io::File f;
-  model.write_state(f);
+  write_checkpoint(model, f);
   const Index d = model.latent_dim();
   // The draws compute_gradients makes, in its order: ε first, then InfoVAE's z0.
   Rng preview = model.rng();

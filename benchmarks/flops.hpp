@@ -60,7 +60,7 @@ double train_step_flops(const Model& model, Index n, double flow_passes) {
     const auto& flow = model.prior().flow();
     double one = 0;
     for (Index k = 0; k < flow.num_blocks(); ++k)
-      one += network_flops(flow.s_net(k), n, true).total() + network_flops(flow.t_net(k), n, true).total();
+      one += network_flops(flow.block(k).s_net(), n, true).total() + network_flops(flow.block(k).t_net(), n, true).total();
     total += flow_passes * one;
   }
   if constexpr (requires { model.objective().discriminator(); }) {

@@ -97,10 +97,10 @@ TEST_CASE("save → load restores identical outputs, optimizer and RNG state") {
   f.discriminator_width = 32;
   DpVae<Factor, Coupling<6>> a(c, f);
   train_moons(a, 20);
-  a.save(dir / "a.safetensors");
+  save(a, dir / "a.safetensors");
   c.seed = 77;  // a different initialisation, overwritten by load
   DpVae<Factor, Coupling<6>> b(c, f);
-  b.load(dir / "a.safetensors");
+  load(b, dir / "a.safetensors");
   Rng r1(3), r2(3);
   CHECK(a.sample(10, r1) == b.sample(10, r2));
   CHECK(a.step() == b.step());
@@ -112,7 +112,7 @@ TEST_CASE("save → load restores identical outputs, optimizer and RNG state") {
   // a checkpoint of another model is refused, and the model is left unchanged
   DpVae<Factor, Prior<StandardNormal>> other(c, f);
   const std::vector<float> before(other.parameters().begin(), other.parameters().end());
-  CHECK_THROWS_WITH_AS(other.load(dir / "a.safetensors"), doctest::Contains("checkpoint of another model"), Error);
+  CHECK_THROWS_WITH_AS(load(other, dir / "a.safetensors"), doctest::Contains("checkpoint of another model"), Error);
   CHECK(std::vector<float>(other.parameters().begin(), other.parameters().end()) == before);
   std::filesystem::remove_all(dir);
 }

@@ -533,10 +533,10 @@ int reproduce(const ReproduceOptions& o) {
       // Short runs: Adam at 1e-3 (the preset's 1e-4 is tuned for 100,000 steps) and
       // β-VAE-B's capacity reaching C_max at the end of the run, as it does in the paper.
       c.lr = 1e-3;
-      set.lr = true;
+      set.insert("lr");
     }
     apply_preset(c, set);
-    if (o.budget != "paper") c.hyper.capacity_steps = static_cast<double>(b.steps);
+    if (o.budget != "paper" && c.hyper.count("capacity_steps")) c.hyper["capacity_steps"] = std::to_string(b.steps);
     c.validate();
     return c;
   };

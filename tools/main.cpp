@@ -7,7 +7,9 @@
 
 #include <tbb/global_control.h>
 
+#include <algorithm>
 #include <iostream>
+#include <map>
 #include <optional>
 
 #if defined(__GLIBC__)
@@ -36,12 +38,12 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   std::string out;
   bool resume = false;
   std::int64_t steps = 0;
-  double beta = 0, gamma = 0, alpha = 0, lambda = 0, c_max = 0, lr = 0, lik_weight = 0;
+  double lr = 0, lik_weight = 0;
   std::int64_t batch = 0;
   std::string likelihood;
   auto* train = app.add_subcommand("train", "train a model into a run folder");
   train->add_option("--dataset", cfg.dataset, "two-moons, mnist, fashion-mnist or idx:DIR")->capture_default_str();
-  train->add_option("--objective", cfg.objective, "vae, beta-h, beta-b, beta-tc, factor or info")->capture_default_str();
+  train->add_option("--objective", cfg.objective, dpvae::objective_names())->capture_default_str();
   train->add_option("--prior", cfg.prior, "standard or decoupled")->capture_default_str();
   train->add_option("--preset", cfg.preset, "hyperparameters: default (the regularizers' papers) or official")
       ->capture_default_str();
@@ -52,17 +54,23 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   train->add_option("--threads", cfg.threads, "worker threads (0 = all cores)")->capture_default_str();
   train->add_flag("--resume", resume, "continue the run in --out from its newest checkpoint");
   train->add_option("--data-root", cfg.data_root, "folder holding mnist/ and fashion-mnist/")->capture_default_str();
-  train->add_option("--beta", beta, "β-VAE-H β; β-TCVAE's TC weight");
-  train->add_option("--gamma", gamma, "β-VAE-B γ; β-TCVAE's DWKL weight; FactorVAE γ");
-  train->add_option("--alpha", alpha, "β-TCVAE's MI weight; InfoVAE α");
-  train->add_option("--lambda", lambda, "InfoVAE λ");
-  train->add_option("--c-max", c_max, "β-VAE-B capacity C_max (nats)");
+  // One flag per hyperparameter key of any objective, from the objectives' descriptions
+  // (dpvae/objectives/registry.hpp); a flag the chosen objective lacks is refused.
+  std::map<std::string, std::string> hyper_given;  // flag → text
+  {
+    std::map<std::string, std::string> help;  // flag → "objective: help [default, official]; …"
+    for (const auto& info : dpvae::objective_infos())
+      for (const auto& h : info.hyperparameters)
+        help[h.flag] += (help[h.flag].empty() ? "" : "; ") + h.help + " (" + h.rule + "; default " + h.default_value +
+                        ", official " + h.official_value + ")";
+    for (const auto& [flag, text] : help) hyper_given[flag];
+    for (const auto& [flag, text] : help) train->add_option(flag, hyper_given.at(flag), text);
+  }
   train->add_option("--lr", lr, "Adam learning rate (preset: 1e-4)");
   train->add_option("--latent-dim", cfg.latent_dim, "latent dimension d")->capture_default_str();
   train->add_option("--flow-blocks", cfg.flow_blocks, "coupling blocks of the decoupled prior")->capture_default_str();
   train->add_option("--likelihood", likelihood, "bernoulli or gaussian (preset: bernoulli for images)");
   train->add_option("--likelihood-weight", lik_weight, "w of the Gaussian likelihood, σ² = 1/(2w)");
-  train->add_option("--kernel", cfg.hyper.kernel, "InfoVAE MMD kernel: rbf or imq")->capture_default_str();
   train->add_option("--sample-every", cfg.sample_every, "steps between sample grids (0: five per run)");
   train->add_option("--checkpoint-every", cfg.checkpoint_every, "steps between checkpoints")->capture_default_str();
   train->add_option("--log-every", cfg.log_every, "steps between progress lines")->capture_default_str();
@@ -160,24 +168,22 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   }
 
   if (*train) {
-    set.beta = train->count("--beta") > 0;
-    set.gamma = train->count("--gamma") > 0;
-    set.alpha = train->count("--alpha") > 0;
-    set.lambda = train->count("--lambda") > 0;
-    set.c_max = train->count("--c-max") > 0;
-    set.lr = train->count("--lr") > 0;
-    set.batch_size = train->count("--batch-size") > 0;
-    set.likelihood = train->count("--likelihood") > 0;
-    set.likelihood_weight = train->count("--likelihood-weight") > 0;
-    if (set.beta) cfg.hyper.beta = beta;
-    if (set.gamma) cfg.hyper.gamma = gamma;
-    if (set.alpha) cfg.hyper.alpha = alpha;
-    if (set.lambda) cfg.hyper.lambda = lambda;
-    if (set.c_max) cfg.hyper.c_max = c_max;
-    if (set.lr) cfg.lr = lr;
-    if (set.batch_size) cfg.batch_size = batch;
-    if (set.likelihood) cfg.likelihood = likelihood;
-    if (set.likelihood_weight) cfg.likelihood_weight = lik_weight;
+    for (const auto& [flag, text] : hyper_given)
+      if (train->count(flag) > 0) {
+        std::string key = flag.substr(2);
+        std::replace(key.begin(), key.end(), '-', '_');
+        set.insert(key);
+        cfg.hyper[key] = text;
+      }
+    for (const char* key : {"lr", "batch_size", "likelihood", "likelihood_weight"}) {
+      std::string flag = std::string("--") + key;
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      if (train->count(flag) > 0) set.insert(key);
+    }
+    if (set.count("lr")) cfg.lr = lr;
+    if (set.count("batch_size")) cfg.batch_size = batch;
+    if (set.count("likelihood")) cfg.likelihood = likelihood;
+    if (set.count("likelihood_weight")) cfg.likelihood_weight = lik_weight;
     if (resume) {
       // A run's settings live in RUN/config.json; only the length and the threads may change.
       for (const auto* opt : train->get_options())
@@ -189,7 +195,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
     if (!resume) {
       dpvae::detail::require(train->count("--steps") > 0, "--steps is required for a new run");
       cfg.steps = steps;
-      cfg.validate();  // names a bad value before the preset fills the rest
+      cfg.validate();  // names a bad value (or a flag the objective lacks) before the preset fills the rest
       apply_preset(cfg, set);
       cfg.validate();
     } else if (train->count("--steps") > 0) {

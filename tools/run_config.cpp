@@ -8,44 +8,53 @@ namespace dpvae::cli {
 
 using nlohmann::json;
 
+namespace {
+/// A hyperparameter's text value as JSON: a number for numeric ones, else the string.
+json hyper_to_json(const HyperparameterInfo& h, const std::string& text) {
+  if (!h.numeric) return text;
+  if (text.find_first_not_of("-0123456789") == std::string::npos) return std::stoll(text);
+  return std::stod(text);
+}
+}  // namespace
+
 json RunConfig::to_json() const {
-  return json{{"dataset", dataset},
-              {"data_root", data_root},
-              {"objective", objective},
-              {"prior", prior},
-              {"preset", preset},
-              {"steps", steps},
-              {"batch_size", batch_size},
-              {"seed", seed},
-              {"threads", threads},
-              {"lr", lr},
-              {"beta", hyper.beta},
-              {"gamma", hyper.gamma},
-              {"alpha", hyper.alpha},
-              {"lambda", hyper.lambda},
-              {"c_max", hyper.c_max},
-              {"capacity_steps", hyper.capacity_steps},
-              {"kernel", hyper.kernel},
-              {"discriminator_lr", hyper.discriminator_adam.lr},
-              {"discriminator_beta1", hyper.discriminator_adam.beta1},
-              {"discriminator_beta2", hyper.discriminator_adam.beta2},
-              {"latent_dim", latent_dim},
-              {"flow_blocks", flow_blocks},
-              {"likelihood", likelihood},
-              {"likelihood_weight", likelihood_weight},
-              {"sample_every", sample_every},
-              {"checkpoint_every", checkpoint_every},
-              {"log_every", log_every},
-              {"keep_checkpoints", keep_checkpoints},
-              {"skip_nonfinite", skip_nonfinite}};
+  json j{{"dataset", dataset},
+         {"data_root", data_root},
+         {"objective", objective},
+         {"prior", prior},
+         {"preset", preset},
+         {"steps", steps},
+         {"batch_size", batch_size},
+         {"seed", seed},
+         {"threads", threads},
+         {"lr", lr},
+         {"latent_dim", latent_dim},
+         {"flow_blocks", flow_blocks},
+         {"likelihood", likelihood},
+         {"likelihood_weight", likelihood_weight},
+         {"sample_every", sample_every},
+         {"checkpoint_every", checkpoint_every},
+         {"log_every", log_every},
+         {"keep_checkpoints", keep_checkpoints},
+         {"skip_nonfinite", skip_nonfinite}};
+  // The objective's hyperparameters, flat (as config.json has always had them).
+  for (const auto& info : objective_infos())
+    if (info.name == objective)
+      for (const auto& h : info.hyperparameters)
+        if (auto it = hyper.find(h.key); it != hyper.end()) j[h.key] = hyper_to_json(h, it->second);
+  return j;
 }
 
 RunConfig RunConfig::from_json(const json& j, const std::string& where) {
   dpvae::detail::require(j.is_object(), where + ": not a JSON object");
   RunConfig c;
   const json ref = c.to_json();
+  // Every objective's hyperparameter keys are known: run folders written before the
+  // settings were derived from the objectives' descriptions hold all of them.
+  const std::set<std::string> hyper_keys = all_hyperparameter_keys();
   for (auto it = j.begin(); it != j.end(); ++it)
-    dpvae::detail::require(ref.contains(it.key()), where + ": unknown key '" + it.key() + "'");
+    dpvae::detail::require(ref.contains(it.key()) || hyper_keys.count(it.key()),
+                           where + ": unknown key '" + it.key() + "'");
   auto get = [&](const char* key, auto& out) {
     if (!j.contains(key)) dpvae::detail::fail(where + ": missing key '" + std::string(key) + "'");
     using V = std::decay_t<decltype(out)>;
@@ -75,16 +84,6 @@ RunConfig RunConfig::from_json(const json& j, const std::string& where) {
   get("seed", c.seed);
   get("threads", c.threads);
   get("lr", c.lr);
-  get("beta", c.hyper.beta);
-  get("gamma", c.hyper.gamma);
-  get("alpha", c.hyper.alpha);
-  get("lambda", c.hyper.lambda);
-  get("c_max", c.hyper.c_max);
-  get("capacity_steps", c.hyper.capacity_steps);
-  get("kernel", c.hyper.kernel);
-  get("discriminator_lr", c.hyper.discriminator_adam.lr);
-  get("discriminator_beta1", c.hyper.discriminator_adam.beta1);
-  get("discriminator_beta2", c.hyper.discriminator_adam.beta2);
   get("latent_dim", c.latent_dim);
   get("flow_blocks", c.flow_blocks);
   get("likelihood", c.likelihood);
@@ -99,6 +98,22 @@ RunConfig RunConfig::from_json(const json& j, const std::string& where) {
     c.skip_nonfinite = j.at("skip_nonfinite").get<bool>();
   }
   try {
+    const ObjectiveInfo& info = objective_info(c.objective);
+    // The objective's own keys; a missing one (a run folder older than the hyperparameter)
+    // takes its default, which is what that run trained with.
+    for (const auto& h : info.hyperparameters) {
+      if (!j.contains(h.key)) continue;
+      const json& v = j.at(h.key);
+      if (h.numeric) {
+        dpvae::detail::require(v.is_number(), "key '" + h.key + "' must be a number");
+        c.hyper[h.key] = v.is_number_integer() ? (v.is_number_unsigned() ? std::to_string(v.get<std::uint64_t>())
+                                                                         : std::to_string(v.get<std::int64_t>()))
+                                               : dpvae::detail::format_number(v.get<double>());
+      } else {
+        dpvae::detail::require(v.is_string(), "key '" + h.key + "' must be " + h.rule);
+        c.hyper[h.key] = v.get<std::string>();
+      }
+    }
     c.validate();
   } catch (const Error& e) {
     dpvae::detail::fail(where + ": " + e.what());
@@ -108,9 +123,7 @@ RunConfig RunConfig::from_json(const json& j, const std::string& where) {
 
 void RunConfig::validate() const {
   using dpvae::detail::require;
-  static const std::set<std::string> objectives{"vae", "beta-h", "beta-b", "beta-tc", "factor", "info"};
-  require(objectives.count(objective) == 1,
-          "unknown objective '" + objective + "' (expected vae, beta-h, beta-b, beta-tc, factor or info)");
+  objective_info(objective).check(hyper);  // unknown objective; hyperparameters it lacks; ranges
   require(prior == "standard" || prior == "decoupled", "unknown prior '" + prior + "' (expected standard or decoupled)");
   require(preset == "default" || preset == "official", "unknown preset '" + preset + "' (expected default or official)");
   require(dataset == "two-moons" || dataset == "mnist" || dataset == "fashion-mnist" || dataset.rfind("idx:", 0) == 0,
@@ -119,22 +132,6 @@ void RunConfig::validate() const {
   require(batch_size >= 2 && batch_size <= 100000, "--batch-size must be in [2, 100000] (got " + std::to_string(batch_size) + ")");
   require(threads >= 0 && threads <= 1024, "--threads must be in [0, 1024] (0 = all cores)");
   require(std::isfinite(lr) && lr > 0 && lr < 1, "--lr must be in (0, 1)");
-  auto nonneg = [&](double v, const char* name) {
-    require(std::isfinite(v) && v >= 0, std::string("--") + name + " must be finite and >= 0 (got " + std::to_string(v) + ")");
-  };
-  nonneg(hyper.beta, "beta");
-  nonneg(hyper.gamma, "gamma");
-  nonneg(hyper.c_max, "c-max");
-  require(std::isfinite(hyper.capacity_steps) && hyper.capacity_steps > 0, "--capacity-steps must be positive");
-  if (objective == "info") {
-    require(std::isfinite(hyper.alpha) && hyper.alpha <= 1, "--alpha must be <= 1 for info (the KL weight is 1 − alpha)");
-    require(std::isfinite(hyper.lambda) && hyper.alpha + hyper.lambda - 1 >= 0, "--alpha + --lambda − 1 (the MMD weight) must be >= 0");
-  } else {
-    nonneg(hyper.alpha, "alpha");
-    nonneg(hyper.lambda, "lambda");
-  }
-  require(hyper.kernel == "rbf" || hyper.kernel == "imq", "--kernel must be rbf or imq");
-  hyper.discriminator_adam.validate("the discriminator's Adam");
   require(latent_dim >= 1 && latent_dim <= 1024, "--latent-dim must be in [1, 1024]");
   require(flow_blocks >= 1 && flow_blocks <= 64, "--flow-blocks must be in [1, 64]");
   require(likelihood == "bernoulli" || likelihood == "gaussian", "--likelihood must be bernoulli or gaussian");
@@ -158,44 +155,36 @@ ModelConfig RunConfig::model_config(const Architecture& arch, double dataset_siz
 }
 
 void apply_preset(RunConfig& c, const Overrides& set) {
+  const ObjectiveInfo& info = objective_info(c.objective);
   const bool images = c.dataset != "two-moons";
-  Hyper h;
+  HyperparameterValues h;
   double lr = 1e-4;
   std::int64_t batch = 100;
   std::string lik = images ? "bernoulli" : "gaussian";
   double w = images ? 1.0 : 50.0;
-  const std::string& o = c.objective;
   if (c.preset == "default") {
-    // The regularizers' own papers, per sample (SPEC.md "Conventions and defaults").
-    if (o == "beta-h") h.beta = 5;
-    if (o == "beta-b") h.gamma = 1000, h.c_max = 25, h.capacity_steps = 1e5;
-    if (o == "beta-tc") h.alpha = 1, h.beta = 6, h.gamma = 1;
-    if (o == "factor") h.gamma = 40, h.discriminator_adam = {1e-4, 0.5, 0.9, 1e-8};
-    if (o == "info") h.alpha = 0, h.lambda = 1000;
+    // The regularizers' own papers, per sample (docs/math.md "Conventions and defaults").
+    h = info.defaults();
   } else if (c.preset == "official") {
     // The official code's config/<objective>/mnist.json, its batch-summed terms divided by
-    // the batch size B so that every weight acts per sample (SPEC.md "official").
+    // the batch size B so that every weight acts per sample (docs/math.md "The official code").
+    h = info.officials();
     lik = "gaussian";
-    if (o == "vae") w = 1, batch = 100;
-    if (o == "beta-h") w = 1, batch = 24, h.beta = 5;
-    if (o == "beta-b") w = 100, batch = 24, lr = 1e-3, h.gamma = 15, h.c_max = 25.0 / 24.0, h.capacity_steps = 1e5;
-    if (o == "beta-tc") w = 10, batch = 100, h.alpha = 0.01, h.beta = 0.04, h.gamma = 0.15;
-    if (o == "factor") w = 1, batch = 24, h.gamma = 1000.0 / 24.0, h.discriminator_adam = {1e-4, 0.9, 0.999, 1e-8};
-    if (o == "info") w = 10, batch = 24, h.alpha = 0, h.lambda = 1 + 999.0 / 24.0;
+    lr = info.official_run.lr;
+    batch = info.official_run.batch_size;
+    w = info.official_run.likelihood_weight;
   } else {
     dpvae::detail::fail("unknown preset '" + c.preset + "' (expected default or official)");
   }
-  if (!set.lr) c.lr = lr;
-  if (!set.batch_size) c.batch_size = batch;
-  if (!set.likelihood) c.likelihood = lik;
-  if (!set.likelihood_weight) c.likelihood_weight = w;
-  if (!set.beta) c.hyper.beta = h.beta;
-  if (!set.gamma) c.hyper.gamma = h.gamma;
-  if (!set.alpha) c.hyper.alpha = h.alpha;
-  if (!set.lambda) c.hyper.lambda = h.lambda;
-  if (!set.c_max) c.hyper.c_max = h.c_max;
-  c.hyper.capacity_steps = h.capacity_steps;
-  c.hyper.discriminator_adam = h.discriminator_adam;
+  if (!set.count("lr")) c.lr = lr;
+  if (!set.count("batch_size")) c.batch_size = batch;
+  if (!set.count("likelihood")) c.likelihood = lik;
+  if (!set.count("likelihood_weight")) c.likelihood_weight = w;
+  for (auto& [key, value] : h)
+    if (set.count(key) && c.hyper.count(key)) value = c.hyper.at(key);
+  for (const auto& [key, value] : c.hyper)
+    if (!h.count(key)) h[key] = value;  // not this objective's: refused by validate(), naming it
+  c.hyper = std::move(h);
 }
 
 Architecture Data::architecture(Index latent_dim) const {

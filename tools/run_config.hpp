@@ -1,5 +1,6 @@
 // tools/run_config.hpp — a training run's settings (config.json in the run folder), the
-// hyperparameter presets of SPEC.md "Conventions and defaults", and data-set loading.
+// hyperparameter presets of docs/math.md "Conventions and defaults" (derived from each
+// objective's description, dpvae/objectives/registry.hpp), and data-set loading.
 #pragma once
 
 #include "any_model.hpp"
@@ -11,6 +12,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace dpvae::cli {
@@ -26,7 +28,7 @@ struct RunConfig {
   std::uint64_t seed = 1;
   int threads = 0;  // 0: all cores
   double lr = 1e-4;
-  Hyper hyper;
+  HyperparameterValues hyper;  // the objective's hyperparameters (config.json: flat keys)
   std::int64_t latent_dim = 2;
   std::int64_t flow_blocks = 6;
   std::string likelihood = "bernoulli";  // bernoulli or gaussian
@@ -44,14 +46,14 @@ struct RunConfig {
   ModelConfig model_config(const Architecture& arch, double dataset_size) const;
 };
 
-/// Names of the settings a user set explicitly on the command line (they override presets).
-struct Overrides {
-  bool lr = false, batch_size = false, beta = false, gamma = false, alpha = false, lambda = false, c_max = false,
-       likelihood = false, likelihood_weight = false;
-};
+/// The config.json keys of the settings a user set explicitly (they override presets): lr,
+/// batch_size, likelihood, likelihood_weight and hyperparameter keys.
+using Overrides = std::set<std::string>;
 
-/// Applies a preset ("default" or "official") for cfg.objective and cfg.dataset to every
-/// value not in `set`. Throws dpvae::Error for an unknown preset or objective.
+/// Applies a preset ("default": the regularizers' own papers, or "official": the official
+/// code's configuration) for cfg.objective and cfg.dataset to every value not in `set`;
+/// cfg.hyper keeps the user's values for the keys in `set`. Throws dpvae::Error for an
+/// unknown preset or objective.
 void apply_preset(RunConfig& cfg, const Overrides& set);
 
 /// A data set in dpvae's layout: rows are points; images channels last in [0, 1].

@@ -2,4 +2,5 @@
 // nlohmann-json (target dpvae::io); the core never includes it.
 #pragma once
 
+#include "dpvae/io/checkpoint.hpp"
 #include "dpvae/io/safetensors.hpp"

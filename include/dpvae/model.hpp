@@ -6,16 +6,19 @@
 // Data flows one way: x → encoder → (μ, log σ²) → z = μ + σ ⊙ ε → decoder → likelihood,
 // with the regularizer's latent terms asking the prior; then the hand-written backward
 // passes and one Adam step over the model's one flat parameter buffer, laid out as
-// [encoder | decoder | prior ψ]. FactorVAE's discriminator lives in its regularizer, with
-// its own buffer and Adam.
+// [encoder | decoder | prior ψ]. An objective with parameters of its own (FactorVAE's
+// discriminator) keeps them, with their optimiser, and takes its auxiliary step through the
+// objective interface (objectives/common.hpp); the model names no objective.
+//
+// The model does no I/O: its state (tensors, counts, RNG) and the settings that fix its
+// math are enumerated by visit_state; io/checkpoint.hpp writes and reads checkpoints over it.
 #pragma once
 
 #include "dpvae/nn/architecture.hpp"
-#include "dpvae/io/safetensors.hpp"
 #include "dpvae/nn/likelihood.hpp"
 #include "dpvae/nn/optim.hpp"
-#include "dpvae/prior/priors.hpp"
-#include "dpvae/objectives/regularizers.hpp"
+#include "dpvae/objectives.hpp"
+#include "dpvae/prior.hpp"
 
 #include <tbb/parallel_invoke.h>
 
@@ -81,7 +84,8 @@ class DpVae {
   static_assert(std::same_as<typename Enc::Scalar, T> && std::same_as<typename Dec::Scalar, T>,
                 "DpVae: encoder, decoder and prior must share one scalar type");
   static_assert(RegularizerPolicy<Objective, T, PriorT>,
-                "DpVae: the regularizer must be a dpvae::Regularizer<...> policy (Vae, BetaH, BetaB, BetaTC, Factor, Info)");
+                "DpVae: the regularizer must be a dpvae::Regularizer<...> policy (objectives/list.hpp: Vae, BetaH, …)");
+  using Workspace = typename Objective::template Workspace<PriorT>;
 
   static constexpr bool is_decoupled = PriorT::is_decoupled;
 
@@ -106,7 +110,7 @@ class DpVae {
     encoder_.init(init_rng);
     decoder_.init(init_rng);
     prior_.init(init_rng);
-    if constexpr (requires { objective_.setup(Index{1}, init_rng); }) objective_.setup(latent_dim(), init_rng);
+    objective_.setup(latent_dim(), init_rng);
     adam_ = Adam<T>(params_.size(), config.adam);
   }
   DpVae(const DpVae&) = delete;
@@ -159,7 +163,7 @@ class DpVae {
   }
   /// log p_ψ(z) per row (nats): the prior's exact density, with the flow's log-det.
   Vector<double> log_prior(const Matrix<T>& z) const { return prior_.log_prob(z).template cast<double>(); }
-  /// n random samples: z0 ~ N(0, I), z = f⁻¹(z0), decoded to E[x|z] (SPEC.md "Sampling").
+  /// n random samples: z0 ~ N(0, I), z = f⁻¹(z0), decoded to E[x|z] (docs/math.md "Sampling").
   Matrix<T> sample(Index n, Rng& rng) const { return decode(prior_.sample(n, rng)); }
 
   // --- training ------------------------------------------------------------------------
@@ -170,6 +174,7 @@ class DpVae {
   /// term (steps counted from 1) when the loss or a gradient is not finite.
   Terms compute_gradients(const Matrix<T>& x) {
     check_data(x);
+    objective_.validate();  // hyperparameters may have been changed through objective()
     const Index n = x.rows(), d = latent_dim();
     detail::require(n >= 2, "a training batch needs at least 2 points");
     std::fill(grads_.begin(), grads_.end(), T(0));
@@ -205,7 +210,7 @@ class DpVae {
           config_.likelihood.gradient(x, out, weights, dout_);
           decoder_.backward(dec_tape_, dout_, &dz_);
         },
-        [&] { latent = objective_.latent_loss(batch, prior_, rng_, latent_grads_); });
+        [&] { latent = objective_.latent_loss(batch, prior_, rng_, latent_grads_, workspace_); });
     dz_ += latent_grads_.dz;
     dh_.resize(n, 2 * d);
     dh_.leftCols(d) = latent_grads_.dmu + dz_;
@@ -237,47 +242,44 @@ class DpVae {
   }
 
   /// One optimisation step on the batch x (n × D): compute_gradients, one Adam step over
-  /// the flat buffer, then the objective's own step if it has one (FactorVAE's
-  /// discriminator, on this step's z). Returns the terms of compute_gradients (plus
-  /// "discriminator", its loss). Every loss and gradient (the discriminator's too) is
-  /// checked before any update: on NumericalError the parameters, both Adam states and
-  /// step() are unchanged (the RNG has advanced), so a caller may skip_step() and go on.
+  /// the flat buffer, then the objective's auxiliary step if it has one (FactorVAE's
+  /// discriminator, on this step's z). Returns the terms of compute_gradients (plus the
+  /// auxiliary step's, e.g. "discriminator"). Every loss and gradient (the auxiliary ones
+  /// too) is checked before any update: on NumericalError the parameters, every optimiser
+  /// state and step() are unchanged (the RNG has advanced), so a caller may skip_step().
   Terms train_step(const Matrix<T>& x) {
     Terms terms = prepare_step(x);
     apply_step();
     return terms;
   }
 
-  /// The first half of train_step: compute_gradients, then the objective's own gradients
-  /// (FactorVAE's discriminator), all checked; nothing is updated. Between the halves a
-  /// data-parallel caller all-reduces gradients() and objective_gradients().
+  /// The first half of train_step: compute_gradients, then the objective's auxiliary
+  /// gradients, all checked; nothing is updated. Between the halves a data-parallel caller
+  /// all-reduces gradients() and objective_gradients().
   Terms prepare_step(const Matrix<T>& x) {
     Terms terms = compute_gradients(x);
-    if constexpr (requires { objective_.discriminator_prepare(z_, rng_); }) {
-      const double dloss = objective_.discriminator_prepare(z_, rng_);
-      if (!std::isfinite(dloss))
-        throw NumericalError("step " + std::to_string(step_ + 1) + ": the loss term 'discriminator' is not finite (" +
-                             std::to_string(dloss) + ")");
-      for (const T g : objective_.discriminator_gradients())
-        if (!std::isfinite(g))
-          throw NumericalError("step " + std::to_string(step_ + 1) + ": a gradient of the discriminator is not finite");
-      terms.emplace_back("discriminator", dloss);
-    }
+    const Terms aux = objective_.auxiliary_prepare(z_, rng_);
+    for (const auto& [k, v] : aux)
+      if (!std::isfinite(v))
+        throw NumericalError("step " + std::to_string(step_ + 1) + ": the loss term '" + k + "' is not finite (" +
+                             std::to_string(v) + ")");
+    for (const T g : objective_.auxiliary_gradients())
+      if (!std::isfinite(g))
+        throw NumericalError("step " + std::to_string(step_ + 1) + ": a gradient of the " + auxiliary_name() +
+                             " is not finite");
+    terms.insert(terms.end(), aux.begin(), aux.end());
     return terms;
   }
-  /// The second half of train_step: one Adam step of the model on gradients(), one of the
-  /// objective's own parameters on objective_gradients(), and the step count.
+  /// The second half of train_step: one Adam step of the model on gradients(), the
+  /// objective's auxiliary step on objective_gradients(), and the step count.
   void apply_step() {
     adam_.step(params_, grads_);
-    if constexpr (requires { objective_.discriminator_apply(); }) objective_.discriminator_apply();
+    objective_.auxiliary_apply();
     ++step_;
   }
   /// The gradients of the objective's own parameters (FactorVAE's discriminator), filled by
   /// prepare_step; empty for the other objectives.
-  std::span<T> objective_gradients() {
-    if constexpr (requires { objective_.discriminator_gradients(); }) return objective_.discriminator_gradients();
-    else return {};
-  }
+  std::span<T> objective_gradients() { return objective_.auxiliary_gradients(); }
   /// Data-parallel training (tools/comm.hpp): the batches given to compute_gradients are rows
   /// [offset, offset + n) of batches of `total` rows split across processes. Every process
   /// then draws the whole batch's noise ε (total × d, from the same RNG stream) and uses its
@@ -298,95 +300,61 @@ class DpVae {
   /// The posterior sample z = μ + σ ⊙ ε of the last compute_gradients call (n × d).
   const Matrix<T>& last_latent_sample() const { return z_; }
 
-  // --- state ---------------------------------------------------------------------------
-  /// Adds every tensor and metadata entry of the model's state to `f`: named parameter
-  /// tensors (encoder.*, decoder.*, prior.*: together the flat buffer, in order), Adam's
-  /// moments, the discriminator and its Adam (FactorVAE), the RNG, and the model's identity.
-  void write_state(io::File& f) const {
+  // --- state -----------------------------------------------------------------------------
+  /// Enumerates the model's whole state for a checkpoint visitor v (io/checkpoint.hpp):
+  ///   v.tensor(name, std::span<T>, shape)   parameter tensors encoder.*, decoder.*, prior.*
+  ///                                         (together the flat buffer, in order), Adam's
+  ///                                         moments optimizer.m/v, the objective's own
+  ///   v.words(name, std::span<uint64_t>)    the RNG state (rng.state)
+  ///   v.count(name, uint64_t&)              step and optimizer.step (and the objective's)
+  /// A reading visitor writes through the spans and references; the model then takes the
+  /// counts. The settings that fix the math are settings(), the parameter layout identity().
+  template <class V>
+  void visit_state(V& v) {
     visit_parameter_tensors([&](const std::string& name, Index offset, const std::vector<std::int64_t>& shape) {
-      f.add(name, io::Tensor::from(params_.data() + offset, shape));
+      std::int64_t numel = 1;
+      for (const auto s : shape) numel *= s;
+      v.tensor(name, std::span<T>(params_).subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(numel)), shape);
     });
-    auto& self = const_cast<DpVae&>(*this);
-    const auto np = static_cast<std::int64_t>(params_.size());
-    f.add("optimizer.m", io::Tensor::from(self.adam_.first_moment().data(), {np}));
-    f.add("optimizer.v", io::Tensor::from(self.adam_.second_moment().data(), {np}));
-    const auto st = rng_.state();
-    f.add("rng.state", io::Tensor::from(st.data(), {static_cast<std::int64_t>(st.size())}));
-    if constexpr (requires { self.objective_.discriminator_parameters(); }) {
-      auto& dp = self.objective_.discriminator_parameters();
-      objective_.discriminator().visit_tensors("discriminator", [&](const std::string& name, Index off,
-                                                                    const std::vector<std::int64_t>& shape) {
-        f.add(name, io::Tensor::from(dp.data() + off, shape));
-      });
-      auto& dadam = self.objective_.discriminator_optimizer();
-      const auto nd = static_cast<std::int64_t>(dp.size());
-      f.add("discriminator_optimizer.m", io::Tensor::from(dadam.first_moment().data(), {nd}));
-      f.add("discriminator_optimizer.v", io::Tensor::from(dadam.second_moment().data(), {nd}));
-      f.metadata["discriminator_optimizer.step"] = std::to_string(dadam.steps());
-    }
-    f.metadata["format"] = "dpvae-checkpoint-1";
-    f.metadata["objective"] = Objective::name;
-    f.metadata["prior"] = PriorT::Family::name;
-    f.metadata["identity"] = identity();
-    f.metadata["step"] = std::to_string(step_);
-    f.metadata["optimizer.step"] = std::to_string(adam_.steps());
-  }
-
-  /// Restores the state written by write_state. Throws dpvae::Error naming `path` and the
-  /// problem when the file belongs to another model (objective, prior, architecture,
-  /// sizes) or a tensor is missing or has the wrong shape; the model is then unchanged.
-  void read_state(const io::File& f, const std::string& path) {
-    detail::require(f.metadata.count("format") && f.metadata.at("format") == "dpvae-checkpoint-1",
-                    path + ": not a dpvae checkpoint");
-    const std::string id = f.meta("identity", path);
-    detail::require(id == identity(), path + ": checkpoint of another model (" + id + "), this model is " + identity());
-    std::vector<T> params(params_.size());
-    visit_parameter_tensors([&](const std::string& name, Index offset, const std::vector<std::int64_t>& shape) {
-      const io::Tensor& t = f.at(name, path);
-      detail::require(t.shape == shape, path + ": tensor '" + name + "' has the wrong shape");
-      t.copy_to(params.data() + offset, t.numel(), name);
-    });
-    std::vector<T> m(params_.size()), v(params_.size());
-    f.at("optimizer.m", path).copy_to(m.data(), static_cast<std::int64_t>(m.size()), "optimizer.m");
-    f.at("optimizer.v", path).copy_to(v.data(), static_cast<std::int64_t>(v.size()), "optimizer.v");
-    std::array<std::uint64_t, 6> st{};
-    f.at("rng.state", path).copy_to(st.data(), 6, "rng.state");
-    const std::uint64_t step = parse_count(f.meta("step", path), path);
-    const std::uint64_t adam_step = parse_count(f.meta("optimizer.step", path), path);
-    if constexpr (requires { objective_.discriminator_parameters(); }) {
-      auto& dp = objective_.discriminator_parameters();
-      std::vector<T> dparams(dp.size()), dm(dp.size()), dv(dp.size());
-      objective_.discriminator().visit_tensors("discriminator", [&](const std::string& name, Index off,
-                                                                    const std::vector<std::int64_t>& shape) {
-        const io::Tensor& t = f.at(name, path);
-        detail::require(t.shape == shape, path + ": tensor '" + name + "' has the wrong shape");
-        t.copy_to(dparams.data() + off, t.numel(), name);
-      });
-      f.at("discriminator_optimizer.m", path).copy_to(dm.data(), static_cast<std::int64_t>(dm.size()), "discriminator_optimizer.m");
-      f.at("discriminator_optimizer.v", path).copy_to(dv.data(), static_cast<std::int64_t>(dv.size()), "discriminator_optimizer.v");
-      const std::uint64_t dstep = parse_count(f.meta("discriminator_optimizer.step", path), path);
-      auto& dadam = objective_.discriminator_optimizer();
-      std::copy(dparams.begin(), dparams.end(), dp.begin());
-      std::copy(dm.begin(), dm.end(), dadam.first_moment().begin());
-      std::copy(dv.begin(), dv.end(), dadam.second_moment().begin());
-      dadam.set_steps(dstep);
-    }
-    std::copy(params.begin(), params.end(), params_.begin());
-    std::copy(m.begin(), m.end(), adam_.first_moment().begin());
-    std::copy(v.begin(), v.end(), adam_.second_moment().begin());
-    adam_.set_steps(adam_step);
+    const std::vector<std::int64_t> flat{static_cast<std::int64_t>(params_.size())};
+    v.tensor("optimizer.m", adam_.first_moment(), flat);
+    v.tensor("optimizer.v", adam_.second_moment(), flat);
+    std::array<std::uint64_t, 6> st = rng_.state();
+    v.words("rng.state", std::span<std::uint64_t>(st));
+    objective_.visit_state(v);
+    std::uint64_t step = step_, adam_step = adam_.steps();
+    v.count("step", step);
+    v.count("optimizer.step", adam_step);
     rng_.set_state(st);
+    adam_.set_steps(adam_step);
     step_ = step;
   }
 
-  /// Saves the model state as a safetensors file (atomically: temporary file, fsync, rename).
-  void save(const std::filesystem::path& path) const {
-    io::File f;
-    write_state(f);
-    io::save(path, f);
+  /// (name, value) of every setting that changes the model's math: the objective and each
+  /// of its hyperparameters (objective.<key>), the prior with its blocks, the architecture,
+  /// the latent size, the likelihood, the log-variance clamp, the scalar type, and the
+  /// data-set size where the objective's estimator uses it. A checkpoint records them and
+  /// loading into a model that differs in any is refused, naming it (io/checkpoint.hpp).
+  std::vector<std::pair<std::string, std::string>> settings() const {
+    std::vector<std::pair<std::string, std::string>> s;
+    s.emplace_back("objective", Objective::name);
+    for (auto& [k, v] : hyperparameter_values(objective_)) s.emplace_back("objective." + k, v);
+    s.emplace_back("prior", prior_.describe());
+    const Architecture& a = config_.architecture;
+    s.emplace_back("architecture", a.name());
+    s.emplace_back("input_size", std::to_string(a.input_size()));
+    s.emplace_back("latent_dim", std::to_string(a.latent_dim));
+    const Likelihood& lik = config_.likelihood;
+    s.emplace_back("likelihood", lik.kind == Likelihood::Kind::gaussian
+                                     ? "gaussian(w=" + detail::format_number(lik.weight) + ")"
+                                     : std::string("bernoulli"));
+    s.emplace_back("logvar_range", "[" + detail::format_number(config_.logvar_min) + ", " +
+                                       detail::format_number(config_.logvar_max) + "]");
+    s.emplace_back("scalar", sizeof(T) == 4 ? "f32" : "f64");
+    if constexpr (requires { Objective::uses_dataset_size; })
+      s.emplace_back("dataset_size", detail::format_number(config_.dataset_size));
+    return s;
   }
-  /// Loads a file written by save(); see read_state for the checks.
-  void load(const std::filesystem::path& path) { read_state(io::load(path), path.string()); }
 
   /// A string naming everything that fixes the parameter layout.
   std::string identity() const {
@@ -399,23 +367,14 @@ class DpVae {
     return s;
   }
 
-  /// Calls f(name, offset, shape) for every parameter tensor of the flat buffer, in order.
+  /// Calls f(name, offset, shape) for every parameter tensor of the flat buffer, in order:
+  /// the encoder's, the decoder's, then the prior's (prior.block<k>.…, named by its blocks).
   template <class F>
   void visit_parameter_tensors(F&& f) const {
     const Index ne = encoder_.num_parameters(), nd = decoder_.num_parameters();
     encoder_.visit_tensors("encoder", [&](const std::string& n, Index o, const auto& s) { f(n, o, s); });
     decoder_.visit_tensors("decoder", [&](const std::string& n, Index o, const auto& s) { f(n, ne + o, s); });
-    if constexpr (PriorT::is_decoupled) {
-      Index off = ne + nd;
-      const auto& flow = prior_.flow();
-      for (Index k = 0; k < flow.num_blocks(); ++k) {
-        const std::string b = "prior.block" + std::to_string(k);
-        flow.s_net(k).visit_tensors(b + ".s", [&](const std::string& n, Index o, const auto& s) { f(n, off + o, s); });
-        off += flow.s_net(k).num_parameters();
-        flow.t_net(k).visit_tensors(b + ".t", [&](const std::string& n, Index o, const auto& s) { f(n, off + o, s); });
-        off += flow.t_net(k).num_parameters();
-      }
-    }
+    prior_.visit_tensors("prior", [&](const std::string& n, Index o, const auto& s) { f(n, ne + nd + o, s); });
   }
 
  private:
@@ -423,10 +382,9 @@ class DpVae {
     if constexpr (PriorT::is_decoupled) return PriorT(c.architecture.latent_dim, c.seed, c.flow_hidden, c.flow_blocks);
     else return PriorT(c.architecture.latent_dim, c.seed);
   }
-  static std::uint64_t parse_count(const std::string& s, const std::string& path) {
-    detail::require(!s.empty() && s.size() < 20 && s.find_first_not_of("0123456789") == std::string::npos,
-                    path + ": a step count in the metadata is not a number");
-    return std::stoull(s);
+  std::string auxiliary_name() const {
+    if constexpr (requires { Objective::auxiliary_name; }) return Objective::auxiliary_name;
+    else return std::string(Objective::name) + " objective's own parameters";
   }
   void check_data(const Matrix<T>& x) const {
     detail::require(x.cols() == data_dim(), "the data have " + std::to_string(x.cols()) +
@@ -458,6 +416,7 @@ class DpVae {
   typename Dec::Tape dec_tape_;
   Matrix<T> mu_, logvar_, eps_, std_, z_, dout_, dz_, dh_;
   LatentGrads<T> latent_grads_;
+  Workspace workspace_;  // the objective's scratch (its prior passes)
 };
 
 /// The model with the standard normal prior (the regularizer's original VAE).

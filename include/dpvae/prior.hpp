@@ -3,5 +3,6 @@
 // "Decoupled prior"). Depends on nn/ only.
 #pragma once
 
-#include "dpvae/prior/coupling.hpp"
+#include "dpvae/prior/flow_block.hpp"
+#include "dpvae/prior/affine_coupling.hpp"
 #include "dpvae/prior/priors.hpp"

@@ -1,7 +1,8 @@
 // dpvae/prior/priors.hpp — the latent priors p(z): the standard normal and the decoupled prior.
 //
-// Decoupled prior (SPEC.md "Decoupled prior", paper eq. 2):
-//     p_ψ(z) = N(f(z); 0, I) · |det ∂f/∂z|,  f = K affine coupling blocks (flow.hpp).
+// Decoupled prior (docs/math.md "Decoupled prior", paper eq. 2):
+//     p_ψ(z) = N(f(z); 0, I) · |det ∂f/∂z|,  f = K flow blocks (flow_block.hpp; the paper's
+//     block is the affine coupling, affine_coupling.hpp).
 // The standard normal prior is the special case f = identity.
 //
 // Both priors share one API (rows are points, log-densities in nats):
@@ -11,14 +12,14 @@
 //     Vector lp = prior.log_prob(z);           // exact log p(z)
 //     Matrix s = prior.sample(n, rng);         // f⁻¹(z0), z0 ~ N(0, I)
 //     std::span<T> w = prior.parameters();     // the flat parameter slice, mutable
-// plus the tape-based passes and backward passes the objectives use (SPEC.md "Gradients").
+// plus the tape-based passes and backward passes the objectives use (docs/math.md
+// "Gradients"). Each pass records on a Tape the caller owns; a prior keeps no state between
+// two calls.
 // A standalone prior owns its parameters; inside a model it is bound to a slice of the
 // model's flat buffers.
 #pragma once
 
-#include "dpvae/prior/coupling.hpp"
-
-#include <array>
+#include "dpvae/prior/affine_coupling.hpp"
 #include <concepts>
 
 #include <tbb/enumerable_thread_specific.h>
@@ -30,17 +31,22 @@ namespace dpvae {
 struct StandardNormal {
   static constexpr const char* name = "standard";
 };
-/// K = dynamic_blocks: the number of coupling blocks is a run-time value (ModelConfig::flow_blocks).
+/// K = dynamic_blocks: the number of flow blocks is a run-time value (ModelConfig::flow_blocks).
 inline constexpr int dynamic_blocks = 0;
 
-/// Prior family tag: the decoupled prior with K affine coupling blocks (or a run-time
-/// number when K = dynamic_blocks).
-template <int K>
-struct AffineCoupling {
-  static_assert(K >= 0, "AffineCoupling<K> needs K >= 1 coupling blocks (or dynamic_blocks)");
+/// Prior family tag: the decoupled prior with K blocks of type Block<T, Backend> (a
+/// dpvae::FlowBlock), or a run-time number of them when K = dynamic_blocks.
+template <template <class, class> class Block, int K>
+struct Decoupled {
+  static_assert(K >= 0, "Decoupled<Block, K> needs K >= 1 flow blocks (or dynamic_blocks)");
   static constexpr int blocks = K;
   static constexpr const char* name = "decoupled";
+  template <class T, class B>
+  using block = Block<T, B>;
 };
+/// The paper's decoupled prior family: K affine coupling blocks.
+template <int K>
+using AffineCoupling = Decoupled<AffineCouplingBlock, K>;
 
 template <class Family, class T = float, class B = Cpu>
 class Prior;
@@ -59,24 +65,23 @@ class Prior<StandardNormal, T, B> {
  public:
   using Scalar = T;
   using Family = StandardNormal;
-  struct Tape {
-    Matrix<T> z;
-  };
+  struct Tape {};
   static constexpr bool is_decoupled = false;
 
   explicit Prior(Index dim, std::uint64_t /*seed*/ = 0) : dim_(dim) {
     detail::require(dim >= 1, "the prior needs a latent dimension >= 1");
   }
   Index dim() const { return dim_; }
-  /// A tape owned by the prior (slot 0 or 1) for an objective's per-step passes, so that
-  /// a training step reuses its buffers instead of allocating them (not thread-safe: one
-  /// step at a time per prior, as a model runs them).
-  Tape& scratch_tape(std::size_t slot) const { return scratch_.at(slot); }
   Index num_parameters() const { return 0; }
   std::span<T> parameters() { return {}; }
   std::span<T> gradients() { return {}; }
   void bind(std::span<T>, std::span<T>) {}
   void init(Rng&) {}
+  /// No tensors.
+  template <class F>
+  void visit_tensors(const std::string&, F&&) const {}
+  /// The settings that fix the prior's math.
+  std::string describe() const { return "standard"; }
 
   std::pair<Matrix<T>, Vector<T>> forward(const Matrix<T>& z) const {
     check(z);
@@ -113,8 +118,8 @@ class Prior<StandardNormal, T, B> {
     if (dz0) *dz0 = dz;
   }
 
-  /// Per-sample KL(q(z|x) ‖ N(0, I)) in closed form, ½ Σ_j (μ² + σ² − log σ² − 1)
-  /// (SPEC.md "KL under the decoupled prior", f = identity); z is not used.
+  /// Per-sample KL(q(z|x) ‖ N(0, I)) in closed form, ½ Σ_j (μ² + σ² − log σ² − 1) (nats;
+  /// docs/math.md "KL under the decoupled prior", f = identity); z is not used.
   Vector<T> kl(const Matrix<T>& mu, const Matrix<T>& logvar, const Matrix<T>& /*z*/, Tape&) const {
     return (T(0.5) * (mu.array().square() + logvar.array().exp() - logvar.array() - T(1)).rowwise().sum()).matrix();
   }
@@ -131,25 +136,30 @@ class Prior<StandardNormal, T, B> {
                                           " columns, the latent dimension is " + std::to_string(dim_));
   }
   Index dim_;
-  mutable std::array<Tape, 2> scratch_;
 };
 
-/// The decoupled prior p_ψ(z) = N(f(z); 0, I) |det ∂f/∂z| with K coupling blocks.
-template <int K, class T, class B>
-class Prior<AffineCoupling<K>, T, B> {
+/// The decoupled prior p_ψ(z) = N(f(z); 0, I) |det ∂f/∂z| with K blocks.
+template <template <class, class> class Blk, int K, class T, class B>
+class Prior<Decoupled<Blk, K>, T, B> {
  public:
   using Scalar = T;
-  using Family = AffineCoupling<K>;
-  using Flow = CouplingFlow<T, B>;
-  using Tape = typename Flow::Tape;
+  using Family = Decoupled<Blk, K>;
+  using Flow = dpvae::Flow<Blk<T, B>>;
+  /// One training pass of the prior: the flow's tape, and what kl() records for
+  /// accumulate_kl_grad (f(z), the log-det) with the backward scratch.
+  struct Tape {
+    typename Flow::Tape flow;
+    Matrix<T> z0, dz0, dz;
+    Vector<T> logdet, dlogdet;
+  };
   static constexpr bool is_decoupled = true;
   static constexpr Index chunk_rows = 1024;
 
   /// A standalone prior owning its parameters, initialised from `seed`; `blocks` is used
   /// only when K = dynamic_blocks.
   explicit Prior(Index dim, std::uint64_t seed = 0, Index hidden = 64, Index blocks = 6)
-      : flow_(dim, K == dynamic_blocks ? blocks : K, hidden) {
-    detail::require(flow_.num_blocks() >= 1, "the decoupled prior needs at least one coupling block");
+      : flow_(dim, K == dynamic_blocks ? blocks : K, FlowBlockConfig{hidden}) {
+    detail::require(flow_.num_blocks() >= 1, "the decoupled prior needs at least one flow block");
     owned_.assign(static_cast<std::size_t>(flow_.num_parameters()), T(0));
     owned_grads_.assign(owned_.size(), T(0));
     bind(owned_, owned_grads_);
@@ -166,10 +176,6 @@ class Prior<AffineCoupling<K>, T, B> {
   Prior& operator=(const Prior&) = delete;
 
   Index dim() const { return flow_.dim(); }
-  /// A tape owned by the prior (slot 0 or 1) for an objective's per-step passes, so that
-  /// a training step reuses its buffers instead of allocating them (not thread-safe: one
-  /// step at a time per prior, as a model runs them).
-  Tape& scratch_tape(std::size_t slot) const { return scratch_.at(slot); }
   Index num_parameters() const { return flow_.num_parameters(); }
   /// The flat parameter slice ψ (mutable: a caller may set it).
   std::span<T> parameters() { return params_; }
@@ -183,6 +189,13 @@ class Prior<AffineCoupling<K>, T, B> {
     flow_.bind(params, grads);
   }
   void init(Rng& rng) { flow_.init(rng); }
+  /// Calls f(name, offset in the prior's slice, shape) for each tensor (`prefix.block<k>.…`).
+  template <class F>
+  void visit_tensors(const std::string& prefix, F&& f) const {
+    flow_.visit_tensors(prefix, std::forward<F>(f));
+  }
+  /// The settings that fix the prior's math: "decoupled: K x <block>".
+  std::string describe() const { return std::string("decoupled: ") + flow_.describe(); }
 
   /// z0 = f(z) (n × d) and log|det ∂f/∂z| (n). Large batches run in row chunks in
   /// parallel (rows are independent, so the result does not depend on the thread count).
@@ -193,7 +206,7 @@ class Prior<AffineCoupling<K>, T, B> {
     for_chunks(z.rows(), [&](Index r0, Index r1) {
       Workspace& w = workspaces.local();
       w.in = z.middleRows(r0, r1 - r0);
-      flow_.forward(w.in, w.out, w.logdet, w.tape);
+      flow_.forward(w.in, w.out, w.logdet, w.tape.flow);
       z0.middleRows(r0, r1 - r0) = w.out;
       logdet.segment(r0, r1 - r0) = w.logdet;
     });
@@ -206,7 +219,7 @@ class Prior<AffineCoupling<K>, T, B> {
     for_chunks(z0.rows(), [&](Index r0, Index r1) {
       Workspace& w = workspaces.local();
       w.in = z0.middleRows(r0, r1 - r0);
-      flow_.inverse(w.in, w.out, w.tape);
+      flow_.inverse(w.in, w.out, w.tape.flow);
       z.middleRows(r0, r1 - r0) = w.out;
     });
     return z;
@@ -224,34 +237,35 @@ class Prior<AffineCoupling<K>, T, B> {
 
   // --- training passes -------------------------------------------------------------
   void forward(const Matrix<T>& z, Matrix<T>& z0, Vector<T>& logdet, Tape& tape) const {
-    flow_.forward(z, z0, logdet, tape);
+    flow_.forward(z, z0, logdet, tape.flow);
   }
   void backward_forward(Tape& tape, const Matrix<T>& dz0, const Vector<T>& dlogdet, Matrix<T>* dz) const {
-    flow_.backward_forward(tape, dz0, dlogdet, dz);
+    flow_.backward_forward(tape.flow, dz0, dlogdet, dz);
   }
-  void inverse(const Matrix<T>& z0, Matrix<T>& z, Tape& tape) const { flow_.inverse(z0, z, tape); }
+  void inverse(const Matrix<T>& z0, Matrix<T>& z, Tape& tape) const { flow_.inverse(z0, z, tape.flow); }
   void backward_inverse(Tape& tape, const Matrix<T>& dz, Matrix<T>* dz0) const {
-    flow_.backward_inverse(tape, dz, dz0);
+    flow_.backward_inverse(tape.flow, dz, dz0);
   }
 
-  /// Per-sample KL(q(z|x) ‖ p_ψ) in SPEC.md's form (paper eq. 5, appendix A), with the
-  /// analytic entropy and the one reparameterised sample z for the cross term:
+  /// Per-sample KL(q(z|x) ‖ p_ψ) in nats (docs/math.md "KL under the decoupled prior";
+  /// paper eq. 5, appendix A), with the analytic entropy and the one reparameterised sample z
+  /// for the cross term:
   ///     KL_i = −½ Σ_j (1 + log σ²_ij) + ½ ‖f(z_i)‖² − log|det ∂f/∂z|(z_i)
-  /// (the log 2π terms cancel). Records f(z) on `tape` for accumulate_kl_grad.
+  /// (the log 2π terms cancel). Records f(z) and the log-det on `tape` for accumulate_kl_grad.
   Vector<T> kl(const Matrix<T>& /*mu*/, const Matrix<T>& logvar, const Matrix<T>& z, Tape& tape) const {
-    flow_.forward(z, z0_, logdet_, tape);
-    return (-T(0.5) * (T(1) + logvar.array()).rowwise().sum() + T(0.5) * z0_.rowwise().squaredNorm().array() -
-            logdet_.array()).matrix();
+    flow_.forward(z, tape.z0, tape.logdet, tape.flow);
+    return (-T(0.5) * (T(1) + logvar.array()).rowwise().sum() + T(0.5) * tape.z0.rowwise().squaredNorm().array() -
+            tape.logdet.array()).matrix();
   }
   /// Adds c_i · ∂KL_i/∂(μ, log σ², z) to dmu, dlogvar, dz and c_i · ∂KL_i/∂ψ to the
-  /// prior's gradients, c = dkl (n); uses the tape of the last kl() call.
+  /// prior's gradients, c = dkl (n); reads the pass that kl() recorded on `tape`.
   void accumulate_kl_grad(Tape& tape, const Matrix<T>& /*mu*/, const Matrix<T>& /*logvar*/, const Vector<T>& dkl,
                           Matrix<T>& /*dmu*/, Matrix<T>& dlogvar, Matrix<T>& dz) const {
     dlogvar.array().colwise() -= T(0.5) * dkl.array();
-    dz0_ = (z0_.array().colwise() * dkl.array()).matrix();
-    dlogdet_ = -dkl;
-    flow_.backward_forward(tape, dz0_, dlogdet_, &dz_);
-    dz += dz_;
+    tape.dz0 = (tape.z0.array().colwise() * dkl.array()).matrix();
+    tape.dlogdet = -dkl;
+    flow_.backward_forward(tape.flow, tape.dz0, tape.dlogdet, &tape.dz);
+    dz += tape.dz;
   }
 
  private:
@@ -273,9 +287,6 @@ class Prior<AffineCoupling<K>, T, B> {
   Flow flow_;
   AlignedBuffer<T> owned_, owned_grads_;
   std::span<T> params_, grads_;
-  mutable Matrix<T> z0_, dz_, dz0_;
-  mutable Vector<T> logdet_, dlogdet_;
-  mutable std::array<Tape, 2> scratch_;
 };
 
 /// The decoupled prior with K coupling blocks (the paper uses K = 6).
@@ -300,7 +311,7 @@ concept PriorType = requires(const P& p, const Matrix<typename P::Scalar>& m, Ma
   p.backward_forward(tape, m, v, &out);
   p.backward_inverse(tape, m, &out);
   { p.kl(m, m, m, tape) } -> std::same_as<Vector<typename P::Scalar>>;
-  { p.scratch_tape(std::size_t{0}) } -> std::same_as<typename P::Tape&>;
+  { p.describe() } -> std::convertible_to<std::string>;
 };
 
 static_assert(PriorType<Coupling<6, double>> && PriorType<Normal<float>>);

@@ -1,0 +1,56 @@
+// tools/model_factory.hpp — the definition of make_for<Reg>: both priors' model types of one
+// regularizer behind AnyModel. Included only by the generated per-regularizer translation
+// units (tools/CMakeLists.txt), so that each model type is compiled once.
+#pragma once
+
+#include "any_model.hpp"
+
+namespace dpvae::cli {
+
+namespace detail {
+template <class Model>
+class ModelAdapter final : public AnyModel {
+ public:
+  ModelAdapter(const ModelConfig& c, typename Model::Objective o) : m_(c, std::move(o)) {}
+  Terms train_step(const Matrix<float>& x) override { return m_.train_step(x); }
+  void skip_step() override { m_.skip_step(); }
+  Terms prepare_step(const Matrix<float>& x) override { return m_.prepare_step(x); }
+  void apply_step() override { m_.apply_step(); }
+  std::span<float> gradients() override { return m_.gradients(); }
+  std::span<float> objective_gradients() override { return m_.objective_gradients(); }
+  void set_noise_shard(Index offset, Index total) override { m_.set_noise_shard(offset, total); }
+  std::pair<Matrix<float>, Matrix<float>> encode(const Matrix<float>& x) const override { return m_.encode(x); }
+  Matrix<float> decode(const Matrix<float>& z) const override { return m_.decode(z); }
+  Matrix<float> prior_sample(Index n, Rng& rng) const override { return m_.prior().sample(n, rng); }
+  Vector<float> prior_log_prob(const Matrix<float>& z) const override { return m_.prior().log_prob(z); }
+  Matrix<float> prior_forward(const Matrix<float>& z) const override { return m_.prior().forward(z).first; }
+  Matrix<float> prior_inverse(const Matrix<float>& z0) const override { return m_.prior().inverse(z0); }
+  Vector<double> log_likelihood(const Matrix<float>& x, const Matrix<float>& z) const override {
+    return m_.log_likelihood(x, z);
+  }
+  Vector<double> log_prior(const Matrix<float>& z) const override { return m_.log_prior(z); }
+  void write_state(io::File& f) const override { write_checkpoint(m_, f); }
+  void read_state(const io::File& f, const std::string& path) override { read_checkpoint(m_, f, path); }
+  std::uint64_t step() const override { return m_.step(); }
+  std::string identity() const override { return m_.identity(); }
+  Index latent_dim() const override { return m_.latent_dim(); }
+  bool decoupled() const override { return Model::is_decoupled; }
+  std::span<float> parameters() override { return m_.parameters(); }
+
+ private:
+  Model m_;
+};
+}  // namespace detail
+
+template <class Reg>
+std::unique_ptr<AnyModel> make_for(const std::string& prior, const ModelConfig& c, const HyperparameterValues& hyper) {
+  using Decoupled = DpVae<Reg, Prior<AffineCoupling<dynamic_blocks>>>;
+  using Standard = DpVae<Reg, Prior<StandardNormal>>;
+  typename Reg::template policy<float> o;
+  apply_hyperparameters(o, hyper);
+  if (prior == "decoupled") return std::make_unique<detail::ModelAdapter<Decoupled>>(c, std::move(o));
+  if (prior == "standard") return std::make_unique<detail::ModelAdapter<Standard>>(c, std::move(o));
+  dpvae::detail::fail("unknown prior '" + prior + "' (expected standard or decoupled)");
+}
+
+}  // namespace dpvae::cli
