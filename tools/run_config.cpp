@@ -166,6 +166,8 @@ void apply_preset(RunConfig& c, const Overrides& set) {
     // The regularizers' own papers, per sample (docs/math.md "Conventions and defaults").
     h = info.defaults();
   } else if (c.preset == "official") {
+    dpvae::detail::require(info.official_run.exists, "--preset official: the official code has no " + info.name +
+                                                         " (use --preset default)");
     // The official code's config/<objective>/mnist.json, its batch-summed terms divided by
     // the batch size B so that every weight acts per sample (docs/math.md "The official code").
     h = info.officials();

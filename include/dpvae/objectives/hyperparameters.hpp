@@ -57,6 +57,7 @@ struct OfficialRun {
   double lr = 1e-4;
   Index batch_size = 100;
   double likelihood_weight = 1.0;  ///< w of the Gaussian likelihood (the official code's is Gaussian)
+  bool exists = true;              ///< false: the official code has no such objective
 };
 
 namespace detail {
