@@ -1,4 +1,4 @@
-// bench_metrics — time and peak memory of the evaluation metrics (issue 5, item 4), each at
+// bench_metrics — time and peak memory of the evaluation metrics, each at
 // three or more sizes so that the report shows how the time grows with N, M, K and n.
 //
 // Benchmarks (names are what benchmarks/summarize.py parses):

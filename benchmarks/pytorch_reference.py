@@ -15,7 +15,7 @@ Give PyTorch its best configuration: run with OPENBLAS_NUM_THREADS=1 and libopen
 installed (benchmarks/setup-pytorch.sh); this script sets torch.set_num_threads(--threads).
 
 The architectures follow include/dpvae/nn/architecture.hpp, the flow include/dpvae/prior/coupling.hpp
-(SPEC.md "Decoupled prior"), the objectives include/dpvae/objectives/regularizers.hpp. dpvae stores
+(docs/math.md "Decoupled prior"), the objectives include/dpvae/objectives/ (one header per objective). dpvae stores
 images channels last (NHWC) and convolution weights out × k × k × in; PyTorch wants NCHW
 and out × in × k × k, so weights are permuted on load, and the weights of the Linear layer
 after the last convolution (and before the first transposed one) have their columns (rows)
@@ -236,7 +236,7 @@ class Model:
         return -0.5 * (1 + logvar).sum(1) + 0.5 * (z0 * z0).sum(1) - logdet
 
     def loss(self, x, eps, z0):
-        """dpvae's loss terms (regularizers.hpp), batch means in nats; returns (loss, terms, z)."""
+        """dpvae's loss terms (objectives/ (one header per objective)), batch means in nats; returns (loss, terms, z)."""
         n = x.shape[0]
         h = self.encoder(self.image(x))
         mu, logvar = h[:, :self.d], h[:, self.d:].clamp(self.lv_min, self.lv_max)

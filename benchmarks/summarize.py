@@ -361,12 +361,12 @@ def main():
             if gemm2 < 0.8 * 165:
                 lines.append(f"Caveat: the reference GEMM reached only {gemm2:.0f} GFLOP/s on 2 threads "
                              f"and {g1['flops'] / (g1['cpu_ms'] * 1e-3) / 1e9:.0f} GFLOP per CPU-second on 1 thread in this run "
-                             "(about 165 GFLOP/s on 2 threads on an idle machine of this kind, per issue 5): the fraction "
+                             "(about 165 GFLOP/s on 2 threads on an idle machine of this kind): the fraction "
                              "compares like with like under the same load, but both sides ran far below the "
                              "machine's idle limit.")
             else:
                 lines.append(f"The reference GEMM reached {gemm2:.0f} GFLOP/s on 2 threads in this run (about 165 on an "
-                             "idle machine of this kind, per issue 5): Eigen's AVX-512 kernel, as every dpvae binary is "
+                             "idle machine of this kind): Eigen's AVX-512 kernel, as every dpvae binary is "
                              "built with -march=native.")
     else:
         lines.append("(no results)")
@@ -454,7 +454,7 @@ def main():
     lines.append("|---|---|")
     e2e = load(os.path.join(d, "end_to_end.json")) if os.path.exists(os.path.join(d, "end_to_end.json")) else {}
     lines.append(f"| README main job (`scripts/main-job.sh`, fresh clone, packages present) | {e2e.get('main_job', 'to be filled in by the lead')} |")
-    lines.append(f"| `dpvae reproduce --dataset mnist --budget quick` | {e2e.get('reproduce_quick', 'pending: reproduce is issue 4')} |")
+    lines.append(f"| `dpvae reproduce --dataset mnist --budget quick` | {e2e.get('reproduce_quick', 'not measured')} |")
     lines.append("")
 
     # --- targets --------------------------------------------------------------------------

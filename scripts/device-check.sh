@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU check for the CUDA backend (issue 5), for a machine with an NVIDIA GPU:
+# One prepared GPU check for the CUDA backend, for a machine with an NVIDIA GPU:
 # checks the tools, configures (Release, CUDA on, only what is needed), builds
 # dpvae_cuda_tests and bench_cuda_train_step, runs both, and writes
 #   $OUT/device.txt          nvidia-smi's name, driver, compute capability

@@ -1,5 +1,5 @@
 // tests/golden.hpp — access to tests/data/golden/vectors.json (copied from ../shared/golden/,
-// computed independently from SPEC.md in float64; its README states the conventions).
+// computed independently from docs/math.md in float64; its README states the conventions).
 #pragma once
 
 #include <dpvae/core.hpp>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Hostile and bad input (issue 6, item 3), table-driven: one row per bad input. Each row runs
+# Hostile and bad input, table-driven: one row per bad input. Each row runs
 # the program and checks exit status 2, exactly one line on stderr naming the problem, no
 # crash or sanitizer report, and that the files it was pointed at are byte for byte as before.
 # Usage: DPVAE=path/to/dpvae tests/hostile_input_test.sh WORKDIR

@@ -1,4 +1,4 @@
-// Data-parallel gradients (issue 6, item 4): under mpirun -np N, each rank takes its shard
+// Data-parallel gradients: under mpirun -np N, each rank takes its shard
 // of one batch (with its rows of the batch's reparameterisation noise), the flat gradient
 // buffers are summed in one all-reduce and divided by N; rank 0 checks the result against
 // one process's gradient on the whole batch (VAE objective, both priors: the per-sample

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data-parallel training under mpirun (issue 6, item 4): a 2-rank run trains, only rank 0
+# Data-parallel training under mpirun: a 2-rank run trains, only rank 0
 # writes, a killed 2-rank run resumes bit-identical to an uninterrupted 2-rank one, a batch
 # that does not split evenly is refused, and a NaN on one rank stops every rank.
 # Usage: DPVAE_MPI=path/to/dpvae_mpi MPIEXEC=mpiexec tests/mpi_test.sh WORKDIR

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reliability tests of the dpvae program (issue 6): runs killed with SIGKILL and resumed end
+# Reliability tests of the dpvae program: runs killed with SIGKILL and resumed end
 # bit-identical to uninterrupted ones; a checkpoint write cut off mid-file leaves the previous
 # checkpoint in use; --keep-checkpoints; non-finite steps stop the run (step and term named)
 # or, with --skip-nonfinite, are skipped and counted.

@@ -1,5 +1,5 @@
 // The reference values of tests/data/golden/vectors.json (copied from ../shared/golden/,
-// computed independently from SPEC.md in float64; its README states the conventions).
+// computed independently from docs/math.md in float64; its README states the conventions).
 // Tolerance: 1e-9 relative in double, as the README asks.
 #include <dpvae/dpvae.hpp>
 

@@ -1,4 +1,4 @@
-// Metrics of SPEC.md "Sampling" and "Metrics", and the representation measures: each
+// Metrics of docs/math.md "Sampling" and "Metrics", and the representation measures: each
 // checked against the golden values, a closed form or brute force.
 #include <dpvae/dpvae.hpp>
 #include <dpvae/eval.hpp>
@@ -46,7 +46,7 @@ GaussianFit fit_of(Vector<double> mean, Matrix<double> cov) {
 }  // namespace
 
 namespace {
-/// SPEC.md's FID evaluated in long double (64-bit mantissa): the unbiased fits, C1^{1/2} from a
+/// docs/math.md's FID evaluated in long double (64-bit mantissa): the unbiased fits, C1^{1/2} from a
 /// symmetric eigensolver, the eigenvalues of C1^{1/2} C2 C1^{1/2}; eigenvalues below 1e-15
 /// (zero in exact arithmetic: a feature that is a combination of others) count as 0.
 double fid_long_double(const Matrix<double>& a, const Matrix<double>& b) {
@@ -88,8 +88,8 @@ TEST_CASE("FID matches the golden values and a long-double evaluation, including
       // The near-singular case: one covariance is singular in exact arithmetic (computed
       // eigenvalue 9e-17). Our value agrees with the long-double evaluation to ~1e-11; the
       // golden value is 5.0e-8 (4.2e-9 relative) lower, the size of √ε noise that an
-      // unclamped square root of the zero eigenvalue adds. The disagreement is reported in
-      // the closing note of issue 4; this guard only catches a gross departure from it.
+      // unclamped square root of the zero eigenvalue adds (docs/math.md "FID" records the
+      // disagreement); this guard only catches a gross departure from it.
       CHECK(std::abs(got - want) <= 1e-8 * std::abs(want));
       MESSAGE("golden near-singular FID " << want << ", ours " << got << ", long double " << exact);
     }

@@ -1,4 +1,4 @@
-// The decoupled prior's identities (SPEC.md "Decoupled prior", "KL under the decoupled
+// The decoupled prior's identities (docs/math.md "Decoupled prior", "KL under the decoupled
 // prior", "Gradients"): bijection, log-det, normalisation, KL, and both backward passes.
 #include "gradcheck.hpp"
 
@@ -218,7 +218,7 @@ TEST_CASE("KL: with an identity flow the decoupled KL's expectation is the close
 
 TEST_CASE("KL: with a random flow the decoupled KL matches a brute-force integral") {
   // KL(q ‖ p_ψ) = ∫ q(z) [log q(z) − log p_ψ(z)] dz on a fine 2-D grid, against the mean of
-  // SPEC.md's estimator over many reparameterised samples.
+  // docs/math.md's estimator over many reparameterised samples.
   auto prior = random_prior<6>(2, 24, 0.4, 16);
   Matrix<double> mu(1, 2), logvar(1, 2);
   mu << 0.7, -0.4;

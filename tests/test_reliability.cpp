@@ -1,4 +1,4 @@
-// Numerical faults (issue 6, item 2): a non-finite step changes nothing (parameters, both
+// Numerical faults: a non-finite step changes nothing (parameters, both
 // Adam states, the step) and can be skipped; log σ² is clamped; the flow's bounded scales
 // and shifts keep f⁻¹ of a far-out z0 finite for any parameters; the minibatch estimators
 // sum densities with logsumexp, so far-apart points give finite log densities.

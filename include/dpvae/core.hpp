@@ -3,7 +3,7 @@
 // Conventions used everywhere in dpvae:
 //  * rows are points: a batch of n points of dimension d is an n × d row-major matrix;
 //  * images are stored one per row, channels last (H × W × C flattened, "NHWC");
-//  * log-densities and loss terms are in nats and per sample (SPEC.md, "Conventions").
+//  * log-densities and loss terms are in nats and per sample (docs/math.md "Conventions and defaults").
 #pragma once
 
 // GCC 12's AVX-512 intrinsics header builds its "undefined" vectors from self-initialised

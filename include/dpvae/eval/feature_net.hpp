@@ -1,5 +1,5 @@
 // dpvae/eval/feature_net.hpp — a small classifier whose penultimate layer is the feature space
-// of "domain FID" (SPEC.md "FID" (b)): Inception-v3 weights cannot be downloaded on our
+// of "domain FID" (docs/math.md "FID" (b)): Inception-v3 weights cannot be downloaded on our
 // machines, so dpvae trains a classifier on the data set itself with its own layers, saves
 // it once (safetensors) and reuses it for every model's FID.
 //

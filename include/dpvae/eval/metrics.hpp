@@ -1,4 +1,4 @@
-// dpvae/eval/metrics.hpp — the measurements of the dpVAE paper (§4.1, §5.1; SPEC.md "Sampling"
+// dpvae/eval/metrics.hpp — the measurements of the dpVAE paper (§4.1, §5.1; docs/math.md "Sampling"
 // and "Metrics"): the aggregate posterior q(z), low- and high-posterior selection, the
 // Fréchet distance (FID in any feature space), the symmetric KL between q(z) and the prior,
 // the importance-sampled log-likelihood and the leakage-score curve.
@@ -43,7 +43,7 @@ inline double logsumexp(const double* v, Index n) {
 // ------------------------------------------------------------------------------------------
 
 /// The aggregate posterior of M training points, the mixture
-///   q(z) = (1/M) Σ_i N(z; μ_i, diag σ_i²)                        (SPEC.md "Sampling"),
+///   q(z) = (1/M) Σ_i N(z; μ_i, diag σ_i²)                        (docs/math.md "Sampling"),
 /// held as M × d means and log-variances (double). log_prob evaluates
 ///   log q(z) = logsumexp_i [−½ Σ_k (log 2π + log σ²_ik + (z_k − μ_ik)² / σ²_ik)] − log M
 /// over all d dimensions, with the squared distance formed directly (no expansion that
@@ -152,7 +152,7 @@ class AggregatePosterior {
 
 /// Indices of the k smallest scores, ascending by score (ties by index). This is the
 /// selection of low-posterior samples (scores log q(z) of prior draws) and of
-/// high-posterior samples (scores log N(f(z); 0, I) of aggregate-posterior draws), SPEC.md
+/// high-posterior samples (scores log N(f(z); 0, I) of aggregate-posterior draws), docs/math.md
 /// "Sampling". Throws dpvae::Error when k exceeds the number of scores or a score is NaN.
 inline std::vector<Index> lowest_scores(const Vector<double>& scores, Index k) {
   detail::require(k >= 0 && k <= scores.size(), "cannot keep " + std::to_string(k) + " of " +
@@ -167,7 +167,7 @@ inline std::vector<Index> lowest_scores(const Vector<double>& scores, Index k) {
 }
 
 /// log N(z; 0, I) per row (nats): −½ Σ_k (z_k² + log 2π). The generation-space density of
-/// SPEC.md's high-posterior score and leakage region (no log-det).
+/// docs/math.md's high-posterior score and leakage region (no log-det).
 template <class T>
 Vector<double> log_standard_normal(const Matrix<T>& z) {
   const auto zd = z.template cast<double>();
@@ -227,7 +227,7 @@ inline Matrix<double> psd_sqrt(const Matrix<double>& a) {
 }
 }  // namespace detail
 
-/// The Fréchet distance between N(m1, C1) and N(m2, C2) (SPEC.md "FID"):
+/// The Fréchet distance between N(m1, C1) and N(m2, C2) (docs/math.md "FID"):
 ///   ‖m1 − m2‖² + Tr(C1) + Tr(C2) − 2 Tr((C1 C2)^{1/2}),
 /// with Tr((C1 C2)^{1/2}) = Σ sqrt(eig(C1^{1/2} C2 C1^{1/2})), both from symmetric
 /// eigensolvers in double precision; eigenvalues at the rounding level (≤ n ε λ_max) count
@@ -307,7 +307,7 @@ struct SymmetricKl {
   double value() const { return kl_q_p.value + kl_p_q.value; }
 };
 
-/// sKL = KL(q ‖ p) + KL(p ‖ q) in the representation space (SPEC.md "sKL"), each a Monte
+/// sKL = KL(q ‖ p) + KL(p ‖ q) in the representation space (docs/math.md "sKL"), each a Monte
 /// Carlo mean over the given samples of its first argument: `z_q` drawn from q(z)
 /// (AggregatePosterior::sample), `z_p` from the prior (f⁻¹ of z0 ~ N(0, I)); log q from the
 /// mixture, log p exact from `log_p` (a callable Matrix<double> → Vector, nats; the
@@ -327,7 +327,7 @@ SymmetricKl symmetric_kl(const AggregatePosterior& q, const LogP& log_p, const M
 /// (m × d) (Wang, Kulkarni & Verdú 2009, eq. 5 with k = 1):
 ///   (d/n) Σ_i log(ν_i / ρ_i) + log(m / (n − 1)),
 /// ρ_i the distance from x_i to its nearest other x, ν_i to its nearest y. The official
-/// code's sKL estimator, offered as a cross-check (SPEC.md). Brute force, O(n (n + m) d),
+/// code's sKL estimator, offered as a cross-check (docs/math.md). Brute force, O(n (n + m) d),
 /// parallel over i. Throws dpvae::Error for n < 2, m < 1, a dimension mismatch, or duplicate
 /// points (ρ_i = 0).
 inline double knn_kl(const Matrix<double>& x, const Matrix<double>& y) {
@@ -361,7 +361,7 @@ concept LikelihoodModel = requires(const M& m, const Matrix<float>& x) {
 };
 
 /// log p(x) per row of x (n × D), nats, by importance sampling with the encoder as the
-/// proposal (SPEC.md "NLL"; Burda et al. 2016):
+/// proposal (docs/math.md "NLL"; Burda et al. 2016):
 ///   log p(x) ≈ logsumexp_k [log p_θ(x|z_k) + log p_ψ(z_k) − log q(z_k|x)] − log K,
 ///   z_k = μ(x) + σ(x) ⊙ ε_k, ε_k ~ N(0, I), k = 1 … K,
 /// each point with its own K proposals. The model is called on at most `batch` rows at a
@@ -431,7 +431,7 @@ struct LeakagePoint {
   Index count = 0;      ///< samples in the region
 };
 
-/// The leakage-score curve (paper eq. 6, SPEC.md "Leakage score"): for samples z ~ q(z)
+/// The leakage-score curve (paper eq. 6, docs/math.md "Leakage score"): for samples z ~ q(z)
 /// with generation-space densities log_gen = log N(f(z); 0, I), aggregate-posterior
 /// densities log_q and prior densities log_p (nats, one per sample), the region of τ is
 /// {log_gen < τ}, and LS(τ) is the mean of log_q − log_p over it. Throws dpvae::Error when
@@ -459,7 +459,7 @@ inline std::vector<LeakagePoint> leakage_curve(const Vector<double>& log_gen, co
   return out;
 }
 
-/// The official thresholds τ of the leakage curve (SPEC.md).
+/// The official thresholds τ of the leakage curve (docs/math.md).
 inline std::vector<double> official_leakage_thresholds() { return {-90, -70, -50, -30, -10, -1}; }
 
 }  // namespace dpvae

@@ -1,11 +1,11 @@
-// dpvae/nn/architecture.hpp — encoder and decoder networks of the paper (appendix C, SPEC.md).
+// dpvae/nn/architecture.hpp — encoder and decoder networks of the paper (appendix C, docs/math.md).
 //
 //  * conv (MNIST and any image set; the official code's net): encoder
 //    Conv(C→32, k4 s2 p1)–ReLU–Conv(32→32, k3)–ReLU–Conv(32→32, k4 s2 p1)–ReLU–Conv(32→32, k3)–ReLU
 //    → FC 256–ReLU → FC 256–ReLU → FC 2d (μ, log σ²); the decoder mirrors it with transposed
 //    convolutions and has no output nonlinearity (logits or Gaussian means).
 //  * mlp (two-moons): encoder D → 100 → 50 → 2d, decoder d → 50 → 100 → D, LeakyReLU(0.01)
-//    (the official code's `LeakyReLU(True)` has slope 1 and makes the net linear; SPEC.md).
+//    (the official code's `LeakyReLU(True)` has slope 1 and makes the net linear; docs/math.md).
 #pragma once
 
 #include "dpvae/nn/network.hpp"

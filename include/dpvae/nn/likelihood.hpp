@@ -1,6 +1,6 @@
 // dpvae/nn/likelihood.hpp — the decoder likelihood p_θ(x|z) and its reconstruction term.
 //
-// SPEC.md "Notation": Bernoulli logits (cross-entropy on [0, 1] intensities), the default
+// docs/math.md "Notation": Bernoulli logits (cross-entropy on [0, 1] intensities), the default
 // for gray images, or a fixed-variance Gaussian σ² = 1/(2w) whose negative
 // log-likelihood is w‖x − x̂‖² + (D/2) log(π/w) (the official code's choice, weight w).
 // Reconstruction terms are per sample: summed over the D data dimensions (nats).

@@ -132,7 +132,7 @@ class Network {
   std::span<T> grads_;
 };
 
-/// The MLP of the flow's s and t nets (SPEC.md "Decoupled prior"):
+/// The MLP of the flow's s and t nets (docs/math.md "Decoupled prior"):
 /// Linear(d, h) → LeakyReLU(0.01) → Linear(h, h) → LeakyReLU(0.01) → Linear(h, d) → Tanh.
 template <class T, class B = Cpu>
 Network<T, B> coupling_net(Index dim, Index hidden = 64) {

@@ -1,10 +1,10 @@
 // dpvae/objectives/estimators.hpp — batch estimators used by the regularizers, with their gradients.
 //
 //  * log_gaussian_diag: log N(z; μ, diag exp(log σ²)) per row;
-//  * minibatch-weighted sampling (Chen et al. 2018, eq. S1; SPEC.md "β-TCVAE") of log q(z)
+//  * minibatch-weighted sampling (Chen et al. 2018, eq. S1; docs/math.md "β-TCVAE") of log q(z)
 //    and log Π_k q(z_k) for a batch of B posteriors from a data set of M points;
 //  * the unbiased MMD² between two samples (Gretton et al. 2012) with the kernels of
-//    SPEC.md "InfoVAE".
+//    docs/math.md "InfoVAE".
 // All are O(B² d) on the latent batch (rows are points).
 #pragma once
 
@@ -22,7 +22,7 @@ Vector<T> log_gaussian_diag(const Matrix<T>& z, const Matrix<T>& mu, const Matri
                         .rowwise().sum()).matrix();
 }
 
-/// Minibatch-weighted-sampling estimates for a batch (SPEC.md "β-TCVAE", golden
+/// Minibatch-weighted-sampling estimates for a batch (docs/math.md "β-TCVAE", golden
 /// `betatc_mws_*`), with a_ijk = log N(z_ik; μ_jk, σ²_jk):
 ///   log q(z_i)      = logsumexp_j Σ_k a_ijk − log(B·M),
 ///   log Π_k q(z_ik) = Σ_k [logsumexp_j a_ijk − log(B·M)].
@@ -90,7 +90,7 @@ class MinibatchWeighted {
   Vector<T> log_qz_, log_prod_;
 };
 
-/// MMD kernels of SPEC.md "InfoVAE": the Gaussian k(a, b) = exp(−‖a − b‖² / d²) of Zhao's
+/// MMD kernels of docs/math.md "InfoVAE": the Gaussian k(a, b) = exp(−‖a − b‖² / d²) of Zhao's
 /// reference code, or the inverse multiquadratic k(a, b) = C / (C + ‖a − b‖²), C = 2d.
 enum class MmdKernel { rbf, imq };
 
