@@ -1,5 +1,6 @@
 #include "evaluate.hpp"
 
+#include "io_util.hpp"
 #include "plot.hpp"
 
 #include <tbb/global_control.h>
@@ -23,10 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  io::write_file_atomic(path, std::vector<unsigned char>(text.begin(), text.end()));
-}
 
 /// Rows per network call in evaluation: the training batch size, where the im2col buffers of
 /// the conv nets stay in cache (at 1,000 rows they reach hundreds of MB and run 5× slower).

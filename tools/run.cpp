@@ -1,5 +1,6 @@
 #include "run.hpp"
 
+#include "io_util.hpp"
 #include "plot.hpp"
 
 #include <tbb/global_control.h>
@@ -26,18 +27,6 @@ std::string step_name(std::int64_t step) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
   return buf;
-}
-
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  io::write_file_atomic(path, std::vector<unsigned char>(text.begin(), text.end()));
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  require(static_cast<bool>(in), "cannot read " + path.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 /// A run's config.json, validated.
