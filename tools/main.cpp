@@ -1,7 +1,11 @@
 // dpvae — the command-line program: train, sample and compare decoupled-prior VAEs.
 // Every error in its input ends the program with one line on stderr and exit status 2.
-#include "evaluate.hpp"
-#include "run.hpp"
+#include "evaluation.hpp"
+#include "feature_net.hpp"
+#include "figures.hpp"
+#include "reproduce.hpp"
+#include "run_folder.hpp"
+#include "train_loop.hpp"
 
 #include <CLI/CLI.hpp>
 
