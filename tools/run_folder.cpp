@@ -49,6 +49,15 @@ void read_checkpoint(AnyModel& model, const io::File& f, const fs::path& cp) {
   }
 }
 
+/// A config.json value as a user writes it on the command line: strings unquoted, whole
+/// floating-point numbers without ".0".
+std::string as_typed(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  std::string s = v.dump();
+  if (v.is_number_float() && s.size() > 2 && s.ends_with(".0")) s.resize(s.size() - 2);
+  return s;
+}
+
 }  // namespace
 
 std::string display_name(const RunConfig& c) {
@@ -82,6 +91,22 @@ RunConfig read_run_config(const fs::path& run) {
 
 void write_run_config(const fs::path& run, const RunConfig& cfg) {
   write_text_atomic(run / "config.json", cfg.to_json().dump(2) + "\n");
+}
+
+void require_same_settings(const RunConfig& given, const std::vector<std::string>& options, const fs::path& run) {
+  const json stored = read_run_config(run).to_json();
+  const json wanted = as_stored(given).to_json();
+  for (const std::string& name : options) {
+    if (name == "--out" || name == "--resume" || name == "--steps" || name == "--threads" || name == "--help") continue;
+    std::string key = name.substr(name.find_first_not_of('-'));
+    std::replace(key.begin(), key.end(), '-', '_');
+    require(stored.contains(key) && wanted.contains(key),
+            name + " cannot be given with --resume (it is not a setting of " + (run / "config.json").string() + ")");
+    if (wanted.at(key) != stored.at(key))
+      fail(name + " " + as_typed(wanted.at(key)) + " differs from the run's stored value " + as_typed(stored.at(key)) +
+           " (" + (run / "config.json").string() +
+           "); a resumed run keeps its settings (only --steps and --threads may change)");
+  }
 }
 
 // --- the folder, metrics.csv and checkpoints -----------------------------------------------

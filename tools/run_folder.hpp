@@ -1,5 +1,5 @@
 // tools/run_folder.hpp — the run folder of `dpvae train` and what reads it: config.json
-// (written once, read back), metrics.csv, checkpoints/step-N.safetensors
+// (written once, read back, compared on --resume), metrics.csv, checkpoints/step-N.safetensors
 // (written, rotated, the newest usable one found and restored), samples/step-N.png names, and
 // load_run for the commands that use a trained run.
 //
@@ -42,6 +42,15 @@ RunConfig read_run_config(const std::filesystem::path& run);
 
 /// Writes RUN/config.json (atomically).
 void write_run_config(const std::filesystem::path& run, const RunConfig& cfg);
+
+/// Checks a `train --resume` command against the run it resumes: `given` is the config the
+/// same command would give a new run (preset applied), `options` the long names ("--beta")
+/// of the options given on the command line. Each option maps to its config.json key (dashes
+/// to underscores); --out, --resume, --steps, --threads and --help are not settings. Throws
+/// dpvae::Error naming the first option whose value differs from the stored one, or that
+/// has no config.json key.
+void require_same_settings(const RunConfig& given, const std::vector<std::string>& options,
+                           const std::filesystem::path& run);
 
 // --- the folder, metrics.csv and checkpoints -----------------------------------------------
 
