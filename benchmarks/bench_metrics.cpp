@@ -10,7 +10,7 @@
 //       against M = 60000. Counters: pairs (N·M), pairs_per_s, ms_per_Mpair (per 10⁶ pairs).
 //   metrics/nll/K:<k>/images:<n>   importance_sampled_log_likelihood of n random images
 //       under an untrained MNIST DpVae<Vae, Coupling<6>>, K ∈ {10, 100, 1000}, the model
-//       called on 100 rows at a time, as tools/evaluate.cpp calls it. Counters:
+//       called on 100 rows at a time, as tools/evaluation.cpp calls it. Counters:
 //       s_per_1000_images_scaled (the time of n images, scaled to 1,000) and
 //       us_per_image_sample (per image and proposal).
 //   metrics/nll/K:10/images:1000   1,000 images (`dpvae evaluate`'s default number).
@@ -52,7 +52,7 @@ namespace {
 using namespace dpvae;
 constexpr std::size_t kThreads = 2;
 constexpr std::uint64_t kSeed = 5;
-constexpr Index kEvalBatch = 100;  // rows per network call, as in tools/evaluate.cpp
+constexpr Index kEvalBatch = 100;  // rows per network call, as in tools/latents.hpp
 
 /// Memory of one benchmark case. start() hands freed heap back to the OS (malloc_trim),
 /// then resets the kernel's high-water mark VmHWM to the current resident set by writing "5"

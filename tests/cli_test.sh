@@ -41,6 +41,37 @@ b = tensors(sys.argv[1] + '/half/checkpoints/step-00000030.safetensors')
 sys.exit(0 if a == b and len(a) > 10 else 1)
 PY
 
+# --- resume with the run's own command -----------------------------------------------------
+# The command that started a run, with --resume added, is accepted (every setting it gives
+# equals the stored one; --data-root relative as given); a changed setting is refused.
+R="$T --objective beta-tc --prior decoupled --batch-size 20 --checkpoint-every 10 --seed 3 --data-root ."
+$R --steps 10 --out same >/dev/null 2>&1
+$R --steps 20 --out same_full >/dev/null 2>&1
+if $R --steps 20 --out same --resume >same.log 2>&1 && grep -q "resuming same from step-00000010" same.log &&
+   [ -s same/checkpoints/step-00000020.safetensors ]; then
+  pass "the run's own command with --resume and a new --steps continues it"
+else
+  bad "resume with the run's own command: $(tail -2 same.log)"
+fi
+python3 - "$PWD" <<'PY' && pass "... and ends bit-identical to an uninterrupted run" || bad "resume with the run's own command differs"
+import json, struct, sys
+def tensors(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8+n])
+    h.pop('__metadata__', None)
+    return {k: b[8+n+v['data_offsets'][0]:8+n+v['data_offsets'][1]] for k, v in h.items()}
+a = tensors(sys.argv[1] + '/same_full/checkpoints/step-00000020.safetensors')
+b = tensors(sys.argv[1] + '/same/checkpoints/step-00000020.safetensors')
+sys.exit(0 if a == b and len(a) > 10 else 1)
+PY
+$R --steps 20 --out same --resume >same2.log 2>&1 && grep -q "has already run 20 of 20 steps" same2.log &&
+  pass "the same command again with --resume: accepted, nothing left to run" || bad "same command again: $(tail -2 same2.log)"
+expect_error "a changed --beta with --resume" "^dpvae: error: --beta 3 differs from the run's stored value 6 (same/config.json); a resumed run keeps its settings (only --steps and --threads may change)$" \
+  $R --beta 3 --steps 30 --out same --resume
+expect_error "a changed preset with --resume" "--preset official differs" $R --preset official --steps 30 --out same --resume
+expect_error "a changed flag with --resume" "--skip-nonfinite true differs from the run's stored value false" \
+  $R --skip-nonfinite --steps 30 --out same --resume
+[ "$(tail -1 same/metrics.csv | cut -d, -f1)" -eq 20 ] && pass "refused resumes left the run at step 20" || bad "refused resumes changed the run"
+
 # --- bad input: one line, status 2 --------------------------------------------------------
 expect_error "unknown objective" "unknown objective" $T --objective nope --steps 5 --out e1
 expect_error "unknown prior" "unknown prior" $T --prior nope --steps 5 --out e1

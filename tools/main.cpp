@@ -1,7 +1,11 @@
 // dpvae — the command-line program: train, sample and compare decoupled-prior VAEs.
 // Every error in its input ends the program with one line on stderr and exit status 2.
-#include "evaluate.hpp"
-#include "run.hpp"
+#include "evaluation.hpp"
+#include "feature_net.hpp"
+#include "figures.hpp"
+#include "reproduce.hpp"
+#include "run_folder.hpp"
+#include "train_loop.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -186,11 +190,16 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
     if (set.count("likelihood_weight")) cfg.likelihood_weight = lik_weight;
     if (resume) {
       // A run's settings live in RUN/config.json; only the length and the threads may change.
+      // The run's own command with --resume added is accepted: each setting it gives must
+      // equal the stored one, compared in the config that command would give a new run.
+      RunConfig given = cfg;
+      given.validate();
+      apply_preset(given, set);
+      given.validate();
+      std::vector<std::string> options;
       for (const auto* opt : train->get_options())
-        if (opt->count() > 0 && opt->get_name() != "--out" && opt->get_name() != "--resume" &&
-            opt->get_name() != "--steps" && opt->get_name() != "--threads" && opt->get_name() != "--help")
-          dpvae::detail::fail("with --resume only --steps and --threads may be given (" + opt->get_name() +
-                              " was; the run's settings are in its config.json)");
+        if (opt->count() > 0) options.push_back(opt->get_name());
+      require_same_settings(given, options, out);
     }
     if (!resume) {
       dpvae::detail::require(train->count("--steps") > 0, "--steps is required for a new run");

@@ -1,0 +1,174 @@
+// tools/evaluation.cpp — implementation of tools/evaluation.hpp.
+#include "evaluation.hpp"
+
+#include "feature_net.hpp"
+#include "figures.hpp"
+#include "io_util.hpp"
+#include "latents.hpp"
+
+#include <dpvae/eval.hpp>
+
+#include <cmath>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace dpvae::cli {
+
+namespace fs = std::filesystem;
+using dpvae::detail::require;
+using json = nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void progress_line(const std::string& what) { std::cout << "evaluate: " << what << std::endl; }
+
+json estimate_json(const Estimate& e) { return {{"value", e.value}, {"standard_error", e.standard_error}, {"samples", e.samples}}; }
+
+}  // namespace
+
+json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
+  require(o.samples >= 2 && o.samples <= 1000000, "--samples must be in [2, 10^6]");
+  require(o.skl_samples >= 2 && o.nll_k >= 1 && o.leakage_samples >= 1, "sample counts must be positive");
+  const Index candidates = o.lp_candidates > 0 ? o.lp_candidates : 10 * o.samples;
+  require(candidates >= o.samples, "--lp-candidates must be >= --samples");
+  if (!out.empty()) {
+    std::error_code ec;
+    const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+    require(fs::is_directory(parent, ec), "cannot write " + out.string() + ": no folder " + parent.string());
+  }
+  AnyModel& m = *run.model;
+  const Data& d = run.data;
+  const auto t_all = Clock::now();
+  json j;
+  j["run"] = out.empty() ? "" : fs::absolute(out).parent_path().string();
+  j["model"] = display_name(run.config);
+  j["objective"] = run.config.objective;
+  j["prior"] = run.config.prior;
+  j["dataset"] = run.config.dataset;
+  j["step"] = m.step();
+  j["checkpoint"] = run.checkpoint.filename().string();
+  j["latent_dim"] = m.latent_dim();
+  j["seed"] = o.seed;
+  json timing;
+  Rng rng(o.seed);
+
+  // Aggregate posterior.
+  auto t = Clock::now();
+  const Index m_count = o.posteriors > 0 ? std::min<Index>(o.posteriors, d.train.rows()) : d.train.rows();
+  progress_line("encoding " + std::to_string(m_count) + " training points for q(z)");
+  // Every training point's posterior (the probe needs the means of all of them).
+  const auto [mu_train, lv_train] = encode_all(m, d.train);
+  const AggregatePosterior q = [&] {
+    if (m_count >= d.train.rows()) return AggregatePosterior(mu_train, lv_train);
+    const std::vector<Index> idx = posterior_subset(d.train.rows(), m_count, o.seed);
+    return AggregatePosterior(rows_of(mu_train, idx), rows_of(lv_train, idx));
+  }();
+  timing["aggregate_posterior"] = seconds_since(t);
+
+  // Random and low-posterior samples; FID and FID(LP).
+  t = Clock::now();
+  FeatureSpace space = feature_space(d, o.feature_net.empty() ? default_feature_net(run.config) : o.feature_net);
+  progress_line("drawing " + std::to_string(o.samples) + " random samples");
+  const Matrix<float> x_random = decode_all(m, m.prior_sample(o.samples, rng));
+  progress_line("scoring " + std::to_string(candidates) + " prior draws under q(z) (" + std::to_string(q.size()) +
+                " posteriors) for " + std::to_string(o.samples) + " low-posterior samples");
+  const Matrix<float> x_lp = decode_all(m, low_posterior_latents(m, q, o.samples, candidates, rng));
+  timing["sampling"] = seconds_since(t);
+  t = Clock::now();
+  progress_line("FID of random and LP samples against " + std::to_string(d.test.rows()) + " held-out points");
+  const GaussianFit real = fit_gaussian(extract_features(space.extract, d.test, kEvalBatch));
+  const double fid_random = frechet_distance(real, fit_gaussian(extract_features(space.extract, x_random, kEvalBatch)));
+  const double fid_lp = frechet_distance(real, fit_gaussian(extract_features(space.extract, x_lp, kEvalBatch)));
+  j["feature_space"] = {{"name", space.name}, {"test_accuracy", space.accuracy}};
+  j["fid"] = {{"value", fid_random}, {"generated", o.samples}, {"real", d.test.rows()}, {"real_set", "test"}};
+  j["fid_lp"] = {{"value", fid_lp},
+                 {"generated", o.samples},
+                 {"candidates", candidates},
+                 {"posteriors", q.size()},
+                 {"real", d.test.rows()}};
+  timing["fid"] = seconds_since(t);
+
+  // sKL in the representation space.
+  t = Clock::now();
+  progress_line("sKL with " + std::to_string(o.skl_samples) + " samples per direction");
+  auto log_p = [&](const Matrix<double>& z) { return m.log_prior(z.cast<float>()); };
+  const Matrix<double> z_q = q.sample(o.skl_samples, rng).cast<float>().cast<double>();
+  const Matrix<double> z_p = m.prior_sample(o.skl_samples, rng).cast<double>();
+  const SymmetricKl skl = symmetric_kl(q, log_p, z_q, z_p);
+  j["skl"] = {{"value", skl.value()},
+              {"kl_q_p", estimate_json(skl.kl_q_p)},
+              {"kl_p_q", estimate_json(skl.kl_p_q)},
+              {"posteriors", q.size()}};
+  timing["skl"] = seconds_since(t);
+
+  // Importance-sampled NLL.
+  t = Clock::now();
+  const Index n_nll = o.nll_points > 0 ? std::min<Index>(o.nll_points, d.test.rows()) : d.test.rows();
+  progress_line("NLL by importance sampling: " + std::to_string(n_nll) + " test points × K = " + std::to_string(o.nll_k));
+  const Index every = std::max<Index>(1, n_nll / 5);
+  const Vector<double> ll = importance_sampled_log_likelihood(
+      m, Matrix<float>(d.test.topRows(n_nll)), o.nll_k, rng, [&](Index done) {
+        if (done % every == 0 && done < n_nll)
+          progress_line("  NLL " + std::to_string(done) + "/" + std::to_string(n_nll) + " (" +
+                        std::to_string(static_cast<int>(seconds_since(t))) + " s)");
+      },
+      kEvalBatch);
+  const Estimate nll = mean_estimate(-ll);
+  const double dims = static_cast<double>(d.test.cols());
+  j["nll"] = {{"nats", nll.value},
+              {"standard_error", nll.standard_error},
+              {"bits_per_dim", nll.value / (dims * std::log(2.0))},
+              {"k", o.nll_k},
+              {"points", n_nll},
+              {"likelihood", run.config.likelihood},
+              {"note", run.config.likelihood == "bernoulli" && d.images
+                           ? "Bernoulli likelihood on [0, 1] intensities (not a density of continuous images)"
+                           : "Gaussian likelihood with its normaliser"}};
+  timing["nll"] = seconds_since(t);
+
+  // Leakage-score curve.
+  t = Clock::now();
+  progress_line("leakage score with " + std::to_string(o.leakage_samples) + " samples of q(z)");
+  const Matrix<float> z_leak = q.sample(o.leakage_samples, rng).cast<float>();
+  const auto curve = leakage_curve(log_generation_density(m, z_leak), q.log_prob(z_leak), m.log_prior(z_leak),
+                                   official_leakage_thresholds());
+  json lj = json::array();
+  for (const auto& p : curve)
+    lj.push_back({{"tau", p.tau}, {"score", std::isnan(p.score) ? json(nullptr) : json(p.score)}, {"fraction", p.fraction},
+                  {"count", p.count}});
+  j["leakage"] = {{"samples", o.leakage_samples}, {"curve", lj}};
+  timing["leakage"] = seconds_since(t);
+
+  // Representation: linear probe and (two-moons) MIG.
+  t = Clock::now();
+  if (!d.train_labels.empty() && !d.test_labels.empty()) {
+    progress_line("linear probe on the mean encodings");
+    const Matrix<float> mu_test = encode_all(m, d.test).first;
+    const ProbeResult pr = linear_probe(mu_train, d.train_labels, mu_test, d.test_labels);
+    j["probe"] = {{"train_accuracy", pr.train_accuracy}, {"test_accuracy", pr.test_accuracy}, {"classes", pr.classes},
+                  {"features", "posterior means"}};
+    if (!d.train_position.empty()) {
+      Vector<double> pos = Eigen::Map<const Vector<double>>(d.train_position.data(), static_cast<Index>(d.train_position.size()));
+      const MigResult mig = mutual_information_gap(mu_train, {d.train_labels, discretize(pos, 20)});
+      j["mig"] = {{"value", mig.mig}, {"per_factor", mig.per_factor}, {"factors", {"moon", "position along the moon"}},
+                  {"bins", 20}};
+    }
+  }
+  timing["representation"] = seconds_since(t);
+
+  // Figures.
+  if (!o.figures.empty()) {
+    t = Clock::now();
+    write_run_figures(run, q, x_random, candidates, o.seed, o.figures);
+    timing["figures"] = seconds_since(t);
+  }
+  timing["total"] = seconds_since(t_all);
+  j["seconds"] = timing;
+  if (!out.empty()) write_text_atomic(out, j.dump(2) + "\n");
+  return j;
+}
+
+}  // namespace dpvae::cli

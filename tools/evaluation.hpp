@@ -1,0 +1,39 @@
+// tools/evaluation.hpp — `dpvae evaluate`: every metric of the paper for one trained run as
+// a metrics JSON (FID and FID(LP), sKL, importance-sampled NLL, leakage curve, linear probe,
+// MIG, timings), and with --figures the run's figures (figures.hpp).
+#pragma once
+
+#include "run_folder.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+
+namespace dpvae::cli {
+
+struct EvalOptions {
+  Index samples = 10000;       ///< generated images for FID and FID(LP)
+  Index lp_candidates = 0;     ///< prior draws scored for LP samples (0: 10 × samples)
+  Index posteriors = 0;        ///< training posteriors in the q(z) mixture (0: all)
+  Index skl_samples = 5000;    ///< per direction
+  Index nll_k = 1000;          ///< importance samples per test point
+  Index nll_points = 1000;     ///< test points for the NLL (0: all)
+  Index leakage_samples = 3000;
+  std::uint64_t seed = 1;
+  std::filesystem::path feature_net{};  ///< FID feature net file (images); trained if missing
+  std::filesystem::path figures{};      ///< when set, the run's figures are written here
+};
+
+/// Every metric of one run as JSON (written atomically to `out` when it is not empty):
+/// fid, fid_lp (with the feature space, its accuracy and the sample counts), skl, nll
+/// (nats and bits/dim, K), leakage curve, probe accuracy, MIG (two-moons), timings.
+nlohmann::json evaluate(LoadedRun& run, const EvalOptions& o, const std::filesystem::path& out);
+
+/// Seconds since `t` on the steady clock: the timings of the metrics JSON and of reproduce.
+inline double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace dpvae::cli

@@ -1,0 +1,42 @@
+// tools/feature_net.hpp — the feature space of FID and its cache: `dpvae feature-net train`,
+// and the feature net that `evaluate` and `reproduce` load from a file, or train and save
+// there on first use.
+#pragma once
+
+#include "run_config.hpp"
+
+#include <dpvae/eval.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace dpvae::cli {
+
+/// The feature space of FID for a data set: a trained FeatureNet (images) or the data
+/// themselves (2-D points). `name` and `accuracy` go into every report.
+struct FeatureSpace {
+  std::string name;
+  double accuracy = -1;  // test accuracy of the classifier; < 0 when there is none
+  std::function<Matrix<float>(const Matrix<float>&)> extract;
+  std::shared_ptr<FeatureNet<float>> net;
+};
+
+/// Where a data set's feature net is kept by default: DATA_ROOT/feature-nets/NAME.safetensors
+/// (NAME: mnist, fashion-mnist, or idx-<folder name> for idx:DIR).
+std::filesystem::path default_feature_net(const RunConfig& cfg);
+
+struct FeatureNetOptions {
+  std::int64_t steps = 3000;
+  std::int64_t batch = 100;
+  std::uint64_t seed = 1;
+};
+
+/// Loads the feature net at `path` for `data`, or trains one (printing its progress and
+/// test accuracy) and saves it there when the file does not exist. Throws dpvae::Error when
+/// the file exists but belongs to another data set or is corrupt.
+FeatureSpace feature_space(const Data& data, const std::filesystem::path& path, const FeatureNetOptions& o = {});
+
+}  // namespace dpvae::cli

@@ -1,0 +1,68 @@
+// tools/latents.cpp — implementation of tools/latents.hpp.
+#include "latents.hpp"
+
+namespace dpvae::cli {
+
+using dpvae::detail::require;
+
+std::pair<Matrix<float>, Matrix<float>> encode_all(const AnyModel& m, const Matrix<float>& x) {
+  Matrix<float> mu(x.rows(), m.latent_dim()), lv(x.rows(), m.latent_dim());
+  for (Index r0 = 0; r0 < x.rows(); r0 += kEvalBatch) {
+    const Index len = std::min<Index>(kEvalBatch, x.rows() - r0);
+    auto [a, b] = m.encode(x.middleRows(r0, len));
+    mu.middleRows(r0, len) = a;
+    lv.middleRows(r0, len) = b;
+  }
+  return {mu, lv};
+}
+
+Matrix<float> decode_all(const AnyModel& m, const Matrix<float>& z) {
+  Matrix<float> out;
+  for (Index r0 = 0; r0 < z.rows(); r0 += kEvalBatch) {
+    const Index len = std::min<Index>(kEvalBatch, z.rows() - r0);
+    Matrix<float> x = m.decode(z.middleRows(r0, len));
+    if (out.size() == 0) out.resize(z.rows(), x.cols());
+    out.middleRows(r0, len) = x;
+  }
+  return out;
+}
+
+Matrix<float> rows_of(const Matrix<float>& x, const std::vector<Index>& idx) {
+  Matrix<float> out(static_cast<Index>(idx.size()), x.cols());
+  for (std::size_t i = 0; i < idx.size(); ++i) out.row(static_cast<Index>(i)) = x.row(idx[i]);
+  return out;
+}
+
+std::vector<Index> posterior_subset(Index n, Index count, std::uint64_t seed) {
+  Rng rng(seed ^ 0xA66E6A7Eull);
+  const auto perm = rng.permutation(n);
+  return std::vector<Index>(perm.begin(), perm.begin() + count);
+}
+
+AggregatePosterior aggregate_posterior(const AnyModel& m, const Data& d, Index count, std::uint64_t seed) {
+  const Index n = d.train.rows();
+  if (count <= 0 || count >= n) {
+    auto [mu, lv] = encode_all(m, d.train);
+    return AggregatePosterior(mu, lv);
+  }
+  auto [mu, lv] = encode_all(m, rows_of(d.train, posterior_subset(n, count, seed)));
+  return AggregatePosterior(mu, lv);
+}
+
+Vector<double> log_generation_density(const AnyModel& m, const Matrix<float>& z) {
+  return log_standard_normal(m.prior_forward(z));
+}
+
+Matrix<float> low_posterior_latents(const AnyModel& m, const AggregatePosterior& q, Index n, Index candidates, Rng& rng) {
+  require(candidates >= n && n >= 1, "low-posterior samples: need candidates >= n >= 1");
+  const Matrix<float> z = m.prior_sample(candidates, rng);
+  return rows_of(z, lowest_scores(q.log_prob(z), n));
+}
+
+Matrix<float> high_posterior_latents(const AnyModel& m, const AggregatePosterior& q, Index n, Index candidates, Rng& rng) {
+  require(candidates >= n && n >= 1, "high-posterior samples: need candidates >= n >= 1");
+  const Matrix<float> z = q.sample(candidates, rng).cast<float>();
+  return rows_of(z, lowest_scores(log_generation_density(m, z), n));
+}
+
+}  // namespace dpvae::cli

@@ -1,0 +1,50 @@
+// tools/latents.hpp — latent selection for evaluation and figures: the networks called on
+// whole sets in batches, the aggregate posterior q(z) over (a seeded subset of) the training
+// set, low- and high-posterior latents (docs/math.md, "Sampling"), and the generation-space
+// density log N(f(z); 0, I).
+#pragma once
+
+#include "run_config.hpp"
+
+#include <dpvae/eval.hpp>
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace dpvae::cli {
+
+/// Rows per network call in evaluation: the training batch size, where the im2col buffers of
+/// the conv nets stay in cache (at 1,000 rows they reach hundreds of MB and run 5× slower).
+inline constexpr Index kEvalBatch = 100;
+
+/// (μ, log σ²) of every row of x, encoded in batches of kEvalBatch.
+std::pair<Matrix<float>, Matrix<float>> encode_all(const AnyModel& m, const Matrix<float>& x);
+
+/// E[x|z] of every row of z, decoded in batches of kEvalBatch.
+Matrix<float> decode_all(const AnyModel& m, const Matrix<float>& z);
+
+/// The rows `idx` of x, in that order.
+Matrix<float> rows_of(const Matrix<float>& x, const std::vector<Index>& idx);
+
+/// The training points whose posteriors make up q(z) when `count` < n of them are used: the
+/// first `count` of a permutation seeded by `seed`.
+std::vector<Index> posterior_subset(Index n, Index count, std::uint64_t seed);
+
+/// The aggregate posterior of `m` over `count` training points (posterior_subset when
+/// count < N; all when count is 0 or >= N).
+AggregatePosterior aggregate_posterior(const AnyModel& m, const Data& d, Index count, std::uint64_t seed);
+
+/// log N(f(z); 0, I) per row (nats, no log-det): the density in the generation space z0 = f(z)
+/// that scores high-posterior samples and bounds the leakage region.
+Vector<double> log_generation_density(const AnyModel& m, const Matrix<float>& z);
+
+/// Low-posterior latents: `candidates` draws z = f⁻¹(z0), z0 ~ N(0, I), scored by log q(z);
+/// the n lowest, lowest first.
+Matrix<float> low_posterior_latents(const AnyModel& m, const AggregatePosterior& q, Index n, Index candidates, Rng& rng);
+
+/// High-posterior latents: `candidates` draws z ~ q(z), scored by log N(f(z); 0, I); the n
+/// lowest, lowest first.
+Matrix<float> high_posterior_latents(const AnyModel& m, const AggregatePosterior& q, Index n, Index candidates, Rng& rng);
+
+}  // namespace dpvae::cli

@@ -1,0 +1,26 @@
+// tools/reproduce.hpp — `dpvae reproduce`: the paper's Table 1 for one data set. The
+// budgets (tiny, quick, paper), the 12 runs (six objectives × two priors; trained, resumed or
+// reused), their evaluations, table.md and table.csv, and the paired figures.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace dpvae::cli {
+
+struct ReproduceOptions {
+  std::string dataset = "mnist";
+  std::string budget = "quick";  ///< quick or paper
+  std::string preset = "official";
+  std::string data_root = "data";
+  std::filesystem::path out;
+  int threads = 0;
+  std::uint64_t seed = 1;
+};
+
+/// Trains (or resumes, or reuses) the 12 models, evaluates them, and writes table.md,
+/// table.csv and the figures into o.out. Returns 0.
+int reproduce(const ReproduceOptions& o);
+
+}  // namespace dpvae::cli
