@@ -311,11 +311,7 @@ class DpVae {
   /// counts. The settings that fix the math are settings(), the parameter layout identity().
   template <class V>
   void visit_state(V& v) {
-    visit_parameter_tensors([&](const std::string& name, Index offset, const std::vector<std::int64_t>& shape) {
-      std::int64_t numel = 1;
-      for (const auto s : shape) numel *= s;
-      v.tensor(name, std::span<T>(params_).subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(numel)), shape);
-    });
+    detail::visit_buffer_tensors(v, std::span<T>(params_), [&](auto&& f) { visit_parameter_tensors(f); });
     const std::vector<std::int64_t> flat{static_cast<std::int64_t>(params_.size())};
     v.tensor("optimizer.m", adam_.first_moment(), flat);
     v.tensor("optimizer.v", adam_.second_moment(), flat);

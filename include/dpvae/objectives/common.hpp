@@ -78,6 +78,17 @@ struct ObjectiveBase {
 };
 
 namespace detail {
+/// For a state visitor v (DpVae::visit_state): calls v.tensor(name, slice, shape) for every
+/// tensor that `enumerate` names as (name, offset, shape) inside the flat `buffer`.
+template <class T, class V, class Enumerate>
+void visit_buffer_tensors(V& v, std::span<T> buffer, Enumerate&& enumerate) {
+  enumerate([&](const std::string& name, Index offset, const std::vector<std::int64_t>& shape) {
+    std::int64_t numel = 1;
+    for (const auto s : shape) numel *= s;
+    v.tensor(name, buffer.subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(numel)), shape);
+  });
+}
+
 /// Mean per-sample KL under the prior and its gradient, scaled by `weight`.
 template <class T, class P>
 double kl_term(const LatentBatch<T>& b, const P& prior, typename P::Tape& tape, double weight, LatentGrads<T>& g) {

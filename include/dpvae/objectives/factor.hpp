@@ -139,11 +139,7 @@ struct Factor : ObjectiveBase<T> {
   /// D's tensors (`discriminator.*`), its Adam moments and step count.
   template <class V>
   void visit_state(V& v) {
-    net_.visit_tensors("discriminator", [&](const std::string& name, Index off, const std::vector<std::int64_t>& shape) {
-      std::int64_t numel = 1;
-      for (const auto s : shape) numel *= s;
-      v.tensor(name, std::span<T>(params_).subspan(static_cast<std::size_t>(off), static_cast<std::size_t>(numel)), shape);
-    });
+    detail::visit_buffer_tensors(v, std::span<T>(params_), [&](auto&& f) { net_.visit_tensors("discriminator", f); });
     const std::vector<std::int64_t> shape{static_cast<std::int64_t>(params_.size())};
     v.tensor("discriminator_optimizer.m", adam_.first_moment(), shape);
     v.tensor("discriminator_optimizer.v", adam_.second_moment(), shape);
