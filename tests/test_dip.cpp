@@ -91,10 +91,10 @@ void check_latent_gradient(const O& objective, P& prior, Index n, Index d, std::
   test::GradCheckOptions opt;
   opt.max_entries = 100000;
   const auto r = check_gradients(prior.parameters(), input, loss, backward, opt);
-  INFO(std::string(O::name) << " / " << std::string(P::Family::name) << " (n " << n << ", d " << d << "): max relative error " << r.max_error
-               << " at " << r.worst << " (" << r.checked << " entries)");
-  MESSAGE(std::string(O::name) << " / " << std::string(P::Family::name) << " (n " << n << ", d " << d << "): max relative error "
-                  << r.max_error << " over " << r.checked << " entries");
+  const std::string label = std::string(O::name) + " / " + P::Family::name + " (n " + std::to_string(n) + ", d " +
+                            std::to_string(d) + ")";
+  INFO(label << ": max relative error " << r.max_error << " at " << r.worst << " (" << r.checked << " entries)");
+  MESSAGE(label << ": max relative error " << r.max_error << " over " << r.checked << " entries");
   CHECK(r.max_error < 1e-6);
   CHECK(r.checked == static_cast<Index>(prior.parameters().size() + input.size()));
 }
@@ -128,9 +128,9 @@ void check_model_gradient(Model& model, const Matrix<double>& x) {
   test::GradCheckOptions opt;
   opt.max_entries = 100000;
   const auto r = check_gradients(model.parameters(), {}, loss, backward, opt);
-  INFO(std::string(Model::objective_name()) << " / " << std::string(Model::prior_name()) << ": " << r.worst << " (" << r.checked << " entries)");
-  MESSAGE(std::string(Model::objective_name()) << " / " << std::string(Model::prior_name()) << " whole model: max relative error " << r.max_error
-                                  << " over " << r.checked << " entries");
+  const std::string label = std::string(Model::objective_name()) + " / " + Model::prior_name();
+  INFO(label << ": " << r.worst << " (" << r.checked << " entries)");
+  MESSAGE(label << " whole model: max relative error " << r.max_error << " over " << r.checked << " entries");
   CHECK(r.max_error < 1e-6);
   CHECK(r.checked == static_cast<Index>(model.parameters().size()));
 }
@@ -174,7 +174,8 @@ void check_moons_run(Model& model, int steps) {
   const int k = steps / 5;
   auto first = [&](const std::vector<double>& v) { return std::accumulate(v.begin(), v.begin() + k, 0.0) / k; };
   auto last = [&](const std::vector<double>& v) { return std::accumulate(v.end() - k, v.end(), 0.0) / k; };
-  MESSAGE(std::string(Model::objective_name()) << " / " << std::string(Model::prior_name()) << ": loss " << first(losses) << " → "
+  MESSAGE(std::string(Model::objective_name()) << " / " << std::string(Model::prior_name()) << ": loss "
+          << first(losses) << " → "
                                   << last(losses) << ", dip " << first(penalties) << " → " << last(penalties));
   CHECK(last(losses) < first(losses));
   CHECK(last(penalties) < first(penalties));
@@ -299,14 +300,16 @@ TEST_CASE("DIP: description, validation and hyperparameters from text") {
   apply_hyperparameters(a, {{"lambda_od", "2.5"}, {"lambda_d", "0"}});
   CHECK(a.lambda_od == 2.5);
   CHECK(a.lambda_d == 0.0);
-  CHECK(hyperparameter_values(a) == std::vector<std::pair<std::string, std::string>>{{"lambda_od", "2.5"}, {"lambda_d", "0"}});
-  CHECK_THROWS_WITH_AS(apply_hyperparameters(a, {{"lambda_od", "ten"}}), doctest::Contains("--lambda-od must be a number"),
-                       Error);
-  CHECK_THROWS_WITH_AS(apply_hyperparameters(a, {{"beta", "2"}}),
-                       doctest::Contains("--beta does not apply to dip-ii (its hyperparameters: --lambda-od, --lambda-d)"),
-                       Error);
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  CHECK(hyperparameter_values(a) == Pairs{{"lambda_od", "2.5"}, {"lambda_d", "0"}});
+  CHECK_THROWS_WITH_AS(apply_hyperparameters(a, {{"lambda_od", "ten"}}),
+                       doctest::Contains("--lambda-od must be a number"), Error);
+  CHECK_THROWS_WITH_AS(
+      apply_hyperparameters(a, {{"beta", "2"}}),
+      doctest::Contains("--beta does not apply to dip-ii (its hyperparameters: --lambda-od, --lambda-d)"), Error);
   objective::DipI<double> b;
-  CHECK_THROWS_WITH_AS(apply_hyperparameters(b, {{"lambda_od", "-3"}}), doctest::Contains("--lambda-od must be"), Error);
+  CHECK_THROWS_WITH_AS(apply_hyperparameters(b, {{"lambda_od", "-3"}}), doctest::Contains("--lambda-od must be"),
+                       Error);
   i1.check({{"lambda_od", "20"}, {"lambda_d", "200"}});
 }
 

@@ -49,7 +49,8 @@ double dip_penalty(const Matrix<T>& mu, const Matrix<T>* logvar, double lambda_o
         g(j, k) = 2 * lambda_od * c(j, k);
       }
     }
-  if (dmu != nullptr) *dmu += ((2 * inv_n) * (centred * g)).template cast<T>();  // row i: (G (μ_i − m))ᵀ, G symmetric
+  // Row i of centred · G is (G (μ_i − m))ᵀ, G being symmetric.
+  if (dmu != nullptr) *dmu += ((2 * inv_n) * (centred * g)).template cast<T>();
   if (logvar != nullptr && dlogvar != nullptr)
     *dlogvar += (inv_n * (var.array().rowwise() * g.diagonal().transpose().array())).matrix().template cast<T>();
   return lambda_od * off + lambda_d * diag;
@@ -98,6 +99,7 @@ struct DipI : DipBase<T, false> {
   }
   void validate() const { validate_hyperparameters(*this); }
 
+  /// "kl", "dip" and "latent" = kl + dip (nats), with their gradients (DipBase::dip_latent_loss).
   template <class P>
   Terms latent_loss(const LatentBatch<T>& b, const P& prior, Rng&, LatentGrads<T>& g,
                     typename DipBase<T, false>::template Workspace<P>& ws) {
@@ -115,13 +117,14 @@ struct DipII : DipBase<T, true> {
   double lambda_od = 10.0, lambda_d = 10.0;
   static constexpr auto hyperparameters() {
     return std::tuple{
-        hyperparameter("lambda_od", &DipII::lambda_od, "dip-ii: the weight λ_od of Σ_{j≠k} C_jk², C = E[Σ] + Cov[μ]", 0.0,
-                       kInf, 10.0),
-        hyperparameter("lambda_d", &DipII::lambda_d, "dip-ii: the weight λ_d of Σ_j (C_jj − 1)², C = E[Σ] + Cov[μ]", 0.0,
-                       kInf, 10.0)};
+        hyperparameter("lambda_od", &DipII::lambda_od,
+                       "dip-ii: the weight λ_od of Σ_{j≠k} C_jk², C = E[Σ] + Cov[μ]", 0.0, kInf, 10.0),
+        hyperparameter("lambda_d", &DipII::lambda_d, "dip-ii: the weight λ_d of Σ_j (C_jj − 1)², C = E[Σ] + Cov[μ]",
+                       0.0, kInf, 10.0)};
   }
   void validate() const { validate_hyperparameters(*this); }
 
+  /// "kl", "dip" and "latent" = kl + dip (nats), with their gradients (DipBase::dip_latent_loss).
   template <class P>
   Terms latent_loss(const LatentBatch<T>& b, const P& prior, Rng&, LatentGrads<T>& g,
                     typename DipBase<T, true>::template Workspace<P>& ws) {
