@@ -26,6 +26,19 @@ done
 $DPVAE sample dp --n 16 --out s.png 2>/dev/null && [ -s s.png ] && pass "sample" || bad "sample"
 $DPVAE compare std dp --out c.png 2>/dev/null && [ -s c.png ] && pass "compare" || bad "compare"
 
+# --- DIP-VAE: a tiny run and its samples; bad weights; no official preset -----------------
+if $T --objective dip-i --prior decoupled --steps 40 --batch-size 50 --out dip >dip_log.txt 2>&1; then
+  pass "train dip-i, decoupled prior"
+else
+  bad "train dip-i: $(tail -3 dip_log.txt)"
+fi
+head -1 dip/metrics.csv 2>/dev/null | grep -q ',dip' && pass "metrics.csv logs the dip penalty" || bad "no dip column: $(head -1 dip/metrics.csv 2>/dev/null)"
+grep -q '"lambda_od"' dip/config.json 2>/dev/null && pass "config.json records lambda_od" || bad "config.json lacks lambda_od"
+$DPVAE sample dip --n 16 --out dip.png >/dev/null 2>&1 && [ -s dip.png ] && pass "sample dip-i" || bad "sample dip-i"
+expect_error "negative lambda-od" "--lambda-od must be" $T --objective dip-i --lambda-od -1 --steps 5 --out e1
+expect_error "lambda-od on another objective" "--lambda-od does not apply to beta-h" $T --objective beta-h --lambda-od 1 --steps 5 --out e1
+expect_error "official preset of dip-ii" "official code has no dip-ii" $T --objective dip-ii --preset official --steps 5 --out e1
+
 # --- resume is bit-identical ------------------------------------------------------------
 $T --objective factor --prior decoupled --steps 30 --batch-size 20 --checkpoint-every 15 --out full >/dev/null 2>&1
 $T --objective factor --prior decoupled --steps 15 --batch-size 20 --checkpoint-every 15 --out half >/dev/null 2>&1

@@ -8,6 +8,7 @@
 #include "dpvae/objectives/beta_b.hpp"
 #include "dpvae/objectives/beta_h.hpp"
 #include "dpvae/objectives/beta_tc.hpp"
+#include "dpvae/objectives/dip.hpp"
 #include "dpvae/objectives/factor.hpp"
 #include "dpvae/objectives/info.hpp"
 #include "dpvae/objectives/vae.hpp"
@@ -22,6 +23,8 @@ using BetaB = Regularizer<objective::BetaB>;
 using BetaTC = Regularizer<objective::BetaTC>;
 using Factor = Regularizer<objective::Factor>;
 using Info = Regularizer<objective::Info>;
+using DipI = Regularizer<objective::DipI>;
+using DipII = Regularizer<objective::DipII>;
 
 /// A compile-time list of regularizer policies.
 template <class... R>
@@ -35,6 +38,6 @@ struct RegularizerList {
 };
 
 // The one list (CMake reads the names between the angle brackets of the next line).
-using Regularizers = RegularizerList<Vae, BetaH, BetaB, BetaTC, Factor, Info>;
+using Regularizers = RegularizerList<Vae, BetaH, BetaB, BetaTC, Factor, Info, DipI, DipII>;
 
 }  // namespace dpvae
