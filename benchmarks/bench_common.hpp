@@ -13,6 +13,7 @@ namespace dpvae::bench {
 inline ModelConfig mnist_config() {
   ModelConfig c;
   c.architecture = Architecture::conv_images(28, 28, 1, 2);
+  c.dataset_size = 60000;
   c.seed = 1;
   return c;
 }

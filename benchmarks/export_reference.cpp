@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
     Rng rng(7);
     ModelConfig mnist;
     mnist.architecture = Architecture::conv_images(28, 28, 1, 2);
+    mnist.dataset_size = 60000;
     mnist.seed = 1;
     Matrix<float> xm(kBatch, 784);
     for (Index i = 0; i < xm.size(); ++i) xm.data()[i] = static_cast<float>(rng.uniform());

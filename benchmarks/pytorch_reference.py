@@ -14,7 +14,7 @@ FactorVAE's discriminator step after the VAE step) and writes steps per second a
 Give PyTorch its best configuration: run with OPENBLAS_NUM_THREADS=1 and libopenblas0-pthread
 installed (benchmarks/setup-pytorch.sh); this script sets torch.set_num_threads(--threads).
 
-The architectures follow include/dpvae/nn/architecture.hpp, the flow include/dpvae/prior/coupling.hpp
+The architectures follow include/dpvae/nn/architecture.hpp, the flow include/dpvae/prior/affine_coupling.hpp
 (docs/math.md "Decoupled prior"), the objectives include/dpvae/objectives/ (one header per objective). dpvae stores
 images channels last (NHWC) and convolution weights out × k × k × in; PyTorch wants NCHW
 and out × in × k × k, so weights are permuted on load, and the weights of the Linear layer
@@ -155,7 +155,7 @@ class Net:
 
 
 class Flow:
-    """RealNVP affine coupling flow f: z -> z0 (flow.hpp); None blocks = identity prior."""
+    """RealNVP affine coupling flow f: z -> z0 (prior/affine_coupling.hpp); None blocks = identity prior."""
 
     def __init__(self, tensors, d, blocks):
         self.d, self.blocks, self.nets = d, blocks, []

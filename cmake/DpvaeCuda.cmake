@@ -4,7 +4,9 @@
 # CMAKE_CUDA_ARCHITECTURES defaults to 90: sm_90 code (H100/H200) plus compute_90 PTX,
 # which the driver compiles for any newer GPU. Pass e.g. -DCMAKE_CUDA_ARCHITECTURES=80-real\;90
 # for an A100 as well.
-option(DPVAE_CUDA "Build the CUDA backend (dpvae::cuda) when a CUDA toolkit is found" ON)
+# On by default for dpvae's own build only: enabling CUDA is global to a CMake build, so a
+# parent project that includes dpvae turns it on itself (-DDPVAE_CUDA=ON) when it wants it.
+option(DPVAE_CUDA "Build the CUDA backend (dpvae::cuda) when a CUDA toolkit is found" ${DPVAE_TOP_LEVEL})
 set(DPVAE_HAS_CUDA OFF)
 if(DPVAE_CUDA)
   include(CheckLanguage)

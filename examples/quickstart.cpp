@@ -7,10 +7,10 @@
 int main() {
   const auto moons = dpvae::data::make_two_moons(/*seed=*/1);
 
-  dpvae::ModelConfig config;
-  config.architecture = dpvae::Architecture::mlp(/*data_dim=*/2, /*latent_dim=*/2);
-  config.likelihood = dpvae::Likelihood::gaussian(50.0);
-  config.dataset_size = static_cast<double>(moons.train.rows());
+  // Real-valued 2-D points: the paper's MLP, a Gaussian likelihood with noise sd 0.1 (w = 50),
+  // and the number of training points (β-TCVAE's estimator needs it).
+  const auto config = dpvae::ModelConfig::vectors(/*dim=*/2, /*latent_dim=*/2,
+                                                  /*dataset_size=*/static_cast<double>(moons.train.rows()));
 
   dpvae::DpVae<dpvae::BetaTC, dpvae::Coupling<6>> model(config);
   model.objective().beta = 6.0;  // hyperparameters are run-time values

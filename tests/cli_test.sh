@@ -38,6 +38,8 @@ $DPVAE sample dip --n 16 --out dip.png >/dev/null 2>&1 && [ -s dip.png ] && pass
 expect_error "negative lambda-od" "--lambda-od must be" $T --objective dip-i --lambda-od -1 --steps 5 --out e1
 expect_error "lambda-od on another objective" "--lambda-od does not apply to beta-h" $T --objective beta-h --lambda-od 1 --steps 5 --out e1
 expect_error "official preset of dip-ii" "official code has no dip-ii" $T --objective dip-ii --preset official --steps 5 --out e1
+expect_error "a misspelt option" "did you mean --beta?" $T --objective beta-h --bta 3 --steps 5 --out e1
+expect_error "lambda on beta-tc" "--lambda does not apply to beta-tc" $T --objective beta-tc --lambda 3 --steps 5 --out e1
 
 # --- resume is bit-identical ------------------------------------------------------------
 $T --objective factor --prior decoupled --steps 30 --batch-size 20 --checkpoint-every 15 --out full >/dev/null 2>&1

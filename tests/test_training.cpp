@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 #include <tbb/global_control.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <numeric>
 
@@ -72,8 +73,7 @@ TEST_CASE_TEMPLATE("training is reproducible: same seed, same parameters, for 1 
   // draws prior samples there); neither the scheduling nor the thread count may show.
   auto run = [](int threads) {
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
-    ModelConfig c;
-    c.architecture = Architecture::conv_images(28, 28, 1, 2);
+    ModelConfig c = ModelConfig::images(28, 28, 1, 2, 60000);
     c.seed = 9;
     M model(c);
     Rng rng(1);
@@ -87,6 +87,52 @@ TEST_CASE_TEMPLATE("training is reproducible: same seed, same parameters, for 1 
   const auto a = run(2), b = run(2), c = run(1);
   CHECK(a == b);
   CHECK(a == c);
+}
+
+TEST_CASE("a moved model continues exactly where it was") {
+  ModelConfig c = moons_config();
+  const Matrix<float> x = data::make_two_moons(3).train.topRows(64);
+  DpVae<BetaTC, Coupling<6>> reference(c), moved_from(c);
+  for (int s = 0; s < 20; ++s) {
+    reference.train_step(x);
+    moved_from.train_step(x);
+  }
+  DpVae<BetaTC, Coupling<6>> moved = std::move(moved_from);
+  std::vector<DpVae<BetaTC, Coupling<6>>> models;
+  models.push_back(std::move(moved));
+  models.emplace_back(c);  // may reallocate: the first model moves again
+  for (int s = 0; s < 10; ++s) {
+    reference.train_step(x);
+    models.front().train_step(x);
+  }
+  CHECK(std::vector<float>(reference.parameters().begin(), reference.parameters().end()) ==
+        std::vector<float>(models.front().parameters().begin(), models.front().parameters().end()));
+  Rng r1(4), r2(4);
+  CHECK(reference.sample(8, r1) == models.front().sample(8, r2));
+}
+
+TEST_CASE("a model refuses data outside its likelihood's domain, a missing data-set size and bad counts") {
+  // Bernoulli on real-valued data: refused on the batch, naming the range.
+  DpVae<Vae, Coupling<2>> images(ModelConfig::images(16, 16, 1, 2, 100));
+  Matrix<float> x = Matrix<float>::Constant(4, 256, 0.5f);
+  CHECK_NOTHROW(images.train_step(x));
+  x(1, 2) = -1.5f;
+  CHECK_THROWS_WITH_AS(images.train_step(x), doctest::Contains("needs data in [0, 1]"), Error);
+  // β-TCVAE without the data-set size M.
+  ModelConfig c = ModelConfig::vectors(2, 2, 0);
+  CHECK_THROWS_WITH_AS((DpVae<BetaTC, Coupling<2>>(c)), doctest::Contains("dataset_size"), Error);
+  CHECK_NOTHROW((DpVae<BetaH, Coupling<2>>(c)));
+  // Counts at the boundary.
+  DpVae<BetaH, Coupling<2>> m(ModelConfig::vectors(2, 2, 100));
+  Rng rng(1);
+  CHECK_THROWS_AS(m.sample(-1, rng), Error);
+  CHECK_THROWS_AS(m.sample(0, rng), Error);
+  CHECK_THROWS_AS(m.encode(Matrix<float>(0, 2)), Error);
+  CHECK_THROWS_AS(m.decode(Matrix<float>(3, 5)), Error);
+  CHECK_THROWS_AS(m.train_step(Matrix<float>(1, 2)), Error);
+  // A hyperparameter set out of range through objective() is refused before the next step.
+  m.objective().beta = -1.0;
+  CHECK_THROWS_WITH_AS(m.train_step(Matrix<float>::Zero(4, 2)), doctest::Contains("--beta must be"), Error);
 }
 
 TEST_CASE("save → load restores identical outputs, optimizer and RNG state") {
@@ -129,4 +175,32 @@ TEST_CASE("bad values are rejected at the boundary with the rule stated") {
   Matrix<float> nan = Matrix<float>::Zero(4, 2);
   nan(1, 1) = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_WITH_AS(m.train_step(nan), doctest::Contains("step 1: the loss term 'recon' is not finite"), NumericalError);
+}
+
+TEST_CASE("Minibatches: each epoch draws every row once; ThreadLimit bounds the threads") {
+  Matrix<float> x(10, 2);
+  for (Index i = 0; i < 10; ++i) x.row(i) << static_cast<float>(i), static_cast<float>(-i);
+  data::Minibatches<float> batches(x, 3, 7);
+  std::vector<int> seen(10, 0);
+  for (int b = 0; b < 3; ++b) {  // one epoch: 3 batches of 3, the last row of the permutation dropped
+    const Matrix<float>& m = batches.next();
+    REQUIRE(m.rows() == 3);
+    for (Index i = 0; i < 3; ++i) {
+      CHECK(m(i, 1) == -m(i, 0));
+      ++seen[static_cast<std::size_t>(m(i, 0))];
+    }
+  }
+  CHECK(batches.epoch() == 1);
+  CHECK(std::count(seen.begin(), seen.end(), 1) == 9);
+  CHECK(std::count(seen.begin(), seen.end(), 0) == 1);
+  batches.next();
+  CHECK(batches.epoch() == 2);
+  CHECK_THROWS_AS(data::Minibatches<float>(x, 11), Error);
+  CHECK(data::gather_rows(x, {4, 1})(1, 0) == 1.0f);
+  CHECK_THROWS_AS(data::gather_rows(x, {10}), Error);
+  {
+    ThreadLimit limit(1);
+    CHECK(tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism) == 1);
+  }
+  CHECK_THROWS_AS(ThreadLimit(0), Error);
 }

@@ -1,4 +1,4 @@
-// dpvae — the command-line program: train, sample and compare decoupled-prior VAEs.
+// dpvae — the command-line program: train, sample, evaluate, compare and reproduce decoupled-prior VAEs.
 // Every error in its input ends the program with one line on stderr and exit status 2.
 #include "evaluation.hpp"
 #include "feature_net.hpp"
@@ -25,6 +25,40 @@
 #endif
 
 namespace {
+
+/// Levenshtein distance between a and b.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// " (did you mean --beta?)" for the first unexpected "--option" in a parse error, when an
+/// option of the program is within a third of its length in edits; "" otherwise.
+std::string did_you_mean(const CLI::App& app, const std::string& message) {
+  const auto at = message.find("--");
+  if (message.find("not expected") == std::string::npos || at == std::string::npos) return "";
+  std::string given = message.substr(at);
+  given = given.substr(0, given.find_first_of(" ,=\n"));
+  std::string best;
+  std::size_t best_d = given.size() / 3 + 1;
+  for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    for (const auto* opt : sub->get_options())
+      for (const auto& name : opt->get_lnames()) {
+        const std::size_t d = edit_distance(given, "--" + name);
+        if (d < best_d) best_d = d, best = "--" + name;
+      }
+  return best.empty() ? "" : " (did you mean " + best + "?)";
+}
 
 int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   using namespace dpvae::cli;
@@ -167,7 +201,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "dpvae: error: " << e.what() << " (see dpvae --help)\n";
+    std::cerr << "dpvae: error: " << e.what() << did_you_mean(app, e.what()) << " (see dpvae --help)\n";
     return 2;
   }
 

@@ -39,6 +39,7 @@ template <class M>
 Result time_steps(const char* backend, const char* prior, int warmup, int steps) {
   dpvae::ModelConfig c;
   c.architecture = dpvae::Architecture::conv_images(28, 28, 1, 2);
+  c.dataset_size = 60000;
   M model(c);
   dpvae::Rng rng(1);
   dpvae::Matrix<float> x(100, 784);

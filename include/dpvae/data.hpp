@@ -3,4 +3,5 @@
 #pragma once
 
 #include "dpvae/data/idx.hpp"
+#include "dpvae/data/minibatch.hpp"
 #include "dpvae/data/two_moons.hpp"

@@ -3,7 +3,7 @@
 // (targets dpvae::io and dpvae::data). The evaluation module is dpvae/eval.hpp.
 //
 // The header groups, each with its module header, from the bottom up; a group includes only
-// the groups above it in this list (tests/layering_test.cmake holds the code to it):
+// the groups above it in this list (tests/layering_test.py holds the code to it):
 //   core.hpp, rng.hpp      foundation: Matrix/Vector types, errors, the random generator
 //   backend/               the backend trait, CPU (and CUDA) kernels
 //   nn/                    layers, networks, architectures, likelihoods, Adam

@@ -44,20 +44,46 @@ concept NetworkPolicy = requires(N& net, const N& cn, const Matrix<typename N::S
 };
 
 /// Run-time settings of a model (hyperparameters of the objective live in the objective).
+/// Start from images() or vectors(): they set the architecture, the likelihood that suits
+/// the data and the data-set size together. The defaults of a bare ModelConfig are the paper's
+/// MNIST networks with the Bernoulli likelihood, and no data-set size.
 struct ModelConfig {
   Architecture architecture;
   Likelihood likelihood;
   AdamConfig adam;
-  double dataset_size = 60000;   // M, used by β-TCVAE's minibatch-weighted sampling
-  Index flow_hidden = 64;        // width of the coupling nets
-  Index flow_blocks = 6;         // coupling blocks, for Prior<AffineCoupling<dynamic_blocks>>
+  double dataset_size = 0;       // M, the number of training points (0: not set); β-TCVAE's
+                                 // minibatch-weighted sampling needs it and refuses 0
+  Index flow_hidden = 64;        // width of each flow block's nets (FlowBlockConfig::hidden)
+  Index flow_blocks = 6;         // coupling blocks, for any Prior<Decoupled<Block, dynamic_blocks>>
   double logvar_min = -30.0;     // log σ² is clamped to [logvar_min, logvar_max]
   double logvar_max = 20.0;
   std::uint64_t seed = 0;
+  /// Images of height × width × channels (one per row, channels last, values in [0, 1]):
+  /// the paper's convolutional networks and the Bernoulli likelihood; `dataset_size` training images.
+  static ModelConfig images(Index height, Index width, Index channels, Index latent_dim, double dataset_size) {
+    ModelConfig c;
+    c.architecture = Architecture::conv_images(height, width, channels, latent_dim);
+    c.likelihood = Likelihood::bernoulli();
+    c.dataset_size = dataset_size;
+    c.validate();
+    return c;
+  }
+  /// Real-valued vectors of `dim` values: the paper's two-moons MLP (dim → 100 → 50 → 2d) and
+  /// the Gaussian likelihood with noise standard deviation `noise_sd` (weight w = 1/(2 sd²);
+  /// the paper's two-moons uses sd = 0.1, w = 50); `dataset_size` training points.
+  static ModelConfig vectors(Index dim, Index latent_dim, double dataset_size, double noise_sd = 0.1) {
+    detail::require(std::isfinite(noise_sd) && noise_sd > 0, "ModelConfig::vectors: the noise sd must be positive");
+    ModelConfig c;
+    c.architecture = Architecture::mlp(dim, latent_dim);
+    c.likelihood = Likelihood::gaussian(1.0 / (2.0 * noise_sd * noise_sd));
+    c.dataset_size = dataset_size;
+    c.validate();
+    return c;
+  }
   void validate() const {
     architecture.validate();
     adam.validate();
-    detail::require(dataset_size >= 1, "the data-set size must be >= 1");
+    detail::require(std::isfinite(dataset_size) && dataset_size >= 0, "the data-set size must be >= 0 (0: not set)");
     detail::require(flow_hidden >= 1, "the coupling nets need a positive width");
     detail::require(logvar_min < logvar_max, "the log-variance range is empty");
   }
@@ -69,27 +95,90 @@ class NumericalError : public Error {
   using Error::Error;
 };
 
-template <class Reg, class PriorT = Coupling<6>, class Enc = Encoder<typename PriorT::Scalar>,
-          class Dec = Decoder<typename PriorT::Scalar>>
-class DpVae {
+namespace detail {
+/// A regularizer policy names its objective for any scalar: `template <class T> using policy`.
+template <class R>
+concept RegularizerType = requires { typename R::template policy<float>; typename R::template policy<double>; };
+
+/// The paper's encoder/decoder for the prior's scalar type, or void when the prior is not one.
+template <class P>
+struct default_networks {
+  using encoder = void;
+  using decoder = void;
+};
+template <class P>
+  requires requires { typename P::Scalar; }
+struct default_networks<P> {
+  using encoder = Encoder<typename P::Scalar>;
+  using decoder = Decoder<typename P::Scalar>;
+};
+
+/// Which component of DpVae<Reg, PriorT, Enc, Dec> does not fit (0: all do). Each check runs
+/// only once the ones before hold, so a mistake is named once, by one static_assert.
+template <class Reg, class P, class E, class D>
+constexpr int model_mismatch() {
+  if constexpr (!RegularizerType<Reg>) return 1;
+  else if constexpr (!PriorType<P>) return 2;
+  else if constexpr (!NetworkPolicy<E>) return 3;
+  else if constexpr (!NetworkPolicy<D>) return 4;
+  else if constexpr (!std::same_as<typename E::Scalar, typename P::Scalar> ||
+                     !std::same_as<typename D::Scalar, typename P::Scalar>) return 5;
+  else if constexpr (!RegularizerPolicy<typename Reg::template policy<typename P::Scalar>, typename P::Scalar, P>)
+    return 6;
+  else return 0;
+}
+
+/// What DpVae derives from when a component does not fit: nothing, so that the static_assert
+/// naming the component is the only error.
+struct InvalidModel {
+  template <class... A>
+  explicit InvalidModel(A&&...) {}
+};
+
+template <class Reg, class PriorT, class Enc, class Dec>
+class Model;
+}  // namespace detail
+
+/// The model: DpVae<Regularizer, Prior[, Encoder, Decoder]> (the class comment is at the
+/// top of this file). Every template parameter is checked first, with one message each.
+template <class Reg, class PriorT = Coupling<6>, class Enc = typename detail::default_networks<PriorT>::encoder,
+          class Dec = typename detail::default_networks<PriorT>::decoder>
+class DpVae : public std::conditional_t<detail::model_mismatch<Reg, PriorT, Enc, Dec>() == 0,
+                                        detail::Model<Reg, PriorT, Enc, Dec>, detail::InvalidModel> {
+  static constexpr int mismatch = detail::model_mismatch<Reg, PriorT, Enc, Dec>();
+  static_assert(mismatch != 1,
+                "DpVae<Reg, …>: Reg must be a regularizer policy such as dpvae::BetaTC (a type with "
+                "`template <class T> using policy`); the common slip is naming the objective itself, "
+                "dpvae::objective::BetaTC<float>: write dpvae::BetaTC");
+  static_assert(mismatch != 2,
+                "DpVae<…, PriorT>: PriorT must be a prior (dpvae::PriorType) such as dpvae::Coupling<6> or "
+                "dpvae::Prior<dpvae::StandardNormal>; the common slip is passing a family tag "
+                "(dpvae::StandardNormal, dpvae::AffineCoupling<6>): write dpvae::Prior<Tag>");
+  static_assert(mismatch != 3, "DpVae<…, Enc, …>: the encoder must model dpvae::NetworkPolicy (e.g. dpvae::Encoder<T>)");
+  static_assert(mismatch != 4, "DpVae<…, Dec>: the decoder must model dpvae::NetworkPolicy (e.g. dpvae::Decoder<T>)");
+  static_assert(mismatch != 5, "DpVae: the encoder, decoder and prior must share one scalar type (float or double)");
+  static_assert(mismatch != 6,
+                "DpVae<Reg, …>: Reg::policy<T> must model dpvae::RegularizerPolicy (objectives/common.hpp; "
+                "docs/extending.md \"Add a regularizer\")");
+  using Base = std::conditional_t<mismatch == 0, detail::Model<Reg, PriorT, Enc, Dec>, detail::InvalidModel>;
+
+ public:
+  using Base::Base;
+};
+
+namespace detail {
+template <class Reg, class PriorT, class Enc, class Dec>
+class Model {
  public:
   using Scalar = typename PriorT::Scalar;
   using T = Scalar;
   using PriorType_ = PriorT;
   using Objective = typename Reg::template policy<T>;
-
-  static_assert(PriorType<PriorT>, "DpVae: the prior must model dpvae::PriorType (Coupling<K> or Prior<StandardNormal>)");
-  static_assert(NetworkPolicy<Enc>, "DpVae: the encoder must model dpvae::NetworkPolicy");
-  static_assert(NetworkPolicy<Dec>, "DpVae: the decoder must model dpvae::NetworkPolicy");
-  static_assert(std::same_as<typename Enc::Scalar, T> && std::same_as<typename Dec::Scalar, T>,
-                "DpVae: encoder, decoder and prior must share one scalar type");
-  static_assert(RegularizerPolicy<Objective, T, PriorT>,
-                "DpVae: the regularizer must be a dpvae::Regularizer<...> policy (objectives/list.hpp: Vae, BetaH, …)");
   using Workspace = typename Objective::template Workspace<PriorT>;
 
   static constexpr bool is_decoupled = PriorT::is_decoupled;
 
-  explicit DpVae(const ModelConfig& config, Objective objective = {})
+  explicit Model(const ModelConfig& config, Objective objective = {})
       : config_(config),
         objective_(std::move(objective)),
         encoder_(config.architecture),
@@ -98,6 +187,10 @@ class DpVae {
         rng_(config.seed) {
     config_.validate();
     objective_.validate();
+    if constexpr (requires { Objective::uses_dataset_size; })
+      detail::require(config_.dataset_size >= 1, std::string(Objective::name) +
+                                                     ": set ModelConfig::dataset_size, the number of training points "
+                                                     "(its estimator of log q(z) depends on it)");
     const Index ne = encoder_.num_parameters(), nd = decoder_.num_parameters(), np = prior_.num_parameters();
     params_.assign(static_cast<std::size_t>(ne + nd + np), T(0));
     grads_.assign(params_.size(), T(0));
@@ -113,8 +206,12 @@ class DpVae {
     objective_.setup(latent_dim(), init_rng);
     adam_ = Adam<T>(params_.size(), config.adam);
   }
-  DpVae(const DpVae&) = delete;
-  DpVae& operator=(const DpVae&) = delete;
+  /// Not copyable (one model owns its buffers and the networks' views of them); movable:
+  /// the buffers' storage moves with them, so every view stays valid.
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+  Model(Model&&) = default;
+  Model& operator=(Model&&) = default;
 
   // --- access --------------------------------------------------------------------------
   const ModelConfig& config() const { return config_; }
@@ -146,6 +243,7 @@ class DpVae {
   }
   /// The decoder output for latents z (n × d): logits (Bernoulli) or means (Gaussian).
   Matrix<T> decode_raw(const Matrix<T>& z) const {
+    detail::require(z.rows() >= 1, "decode: the latents have no rows");
     detail::require(z.cols() == latent_dim(), "decode: latents have " + std::to_string(z.cols()) +
                                                   " columns, the latent dimension is " + std::to_string(latent_dim()));
     typename Dec::Tape tape;
@@ -164,7 +262,11 @@ class DpVae {
   /// log p_ψ(z) per row (nats): the prior's exact density, with the flow's log-det.
   Vector<double> log_prior(const Matrix<T>& z) const { return prior_.log_prob(z).template cast<double>(); }
   /// n random samples: z0 ~ N(0, I), z = f⁻¹(z0), decoded to E[x|z] (docs/math.md "Sampling").
-  Matrix<T> sample(Index n, Rng& rng) const { return decode(prior_.sample(n, rng)); }
+  /// Throws dpvae::Error for n < 1.
+  Matrix<T> sample(Index n, Rng& rng) const {
+    detail::require(n >= 1, "sample: the number of samples must be >= 1 (got " + std::to_string(n) + ")");
+    return decode(prior_.sample(n, rng));
+  }
 
   // --- training ------------------------------------------------------------------------
   /// Forward and hand-written backward pass on the batch x (n × D) without an update:
@@ -174,6 +276,7 @@ class DpVae {
   /// term (steps counted from 1) when the loss or a gradient is not finite.
   Terms compute_gradients(const Matrix<T>& x) {
     check_data(x);
+    check_domain(x);
     objective_.validate();  // hyperparameters may have been changed through objective()
     const Index n = x.rows(), d = latent_dim();
     detail::require(n >= 2, "a training batch needs at least 2 points");
@@ -382,7 +485,19 @@ class DpVae {
     if constexpr (requires { Objective::auxiliary_name; }) return Objective::auxiliary_name;
     else return std::string(Objective::name) + " objective's own parameters";
   }
+  /// The Bernoulli likelihood is a density for x in [0, 1] only: other data would train to a
+  /// meaningless loss without any error. One pass over the batch (negligible beside a step).
+  void check_domain(const Matrix<T>& x) const {
+    if (config_.likelihood.kind != Likelihood::Kind::bernoulli || x.size() == 0) return;
+    const T lo = x.minCoeff(), hi = x.maxCoeff();
+    detail::require(lo >= T(0) && hi <= T(1),
+                    "the Bernoulli likelihood needs data in [0, 1], this batch has values in [" +
+                        detail::format_number(static_cast<double>(lo)) + ", " +
+                        detail::format_number(static_cast<double>(hi)) +
+                        "] (real-valued data: ModelConfig::vectors or Likelihood::gaussian(w))");
+  }
   void check_data(const Matrix<T>& x) const {
+    detail::require(x.rows() >= 1, "the batch has no rows");
     detail::require(x.cols() == data_dim(), "the data have " + std::to_string(x.cols()) +
                                                 " values per point, the model expects " + std::to_string(data_dim()));
   }
@@ -414,6 +529,8 @@ class DpVae {
   LatentGrads<T> latent_grads_;
   Workspace workspace_;  // the objective's scratch (its prior passes)
 };
+
+}  // namespace detail
 
 /// The model with the standard normal prior (the regularizer's original VAE).
 template <class Reg, class T = float>

@@ -4,7 +4,7 @@
 // compiler with the project's warnings) and the kernels (kernels.cu, compiled by nvcc)
 // share no headers beyond the CUDA runtime's. Every launcher enqueues on `stream` and
 // returns cudaGetLastError() (launch errors; execution errors surface at the next sync).
-// Buffers are device (or managed) pointers; shapes are as in dpvae::Cpu (backend.hpp).
+// Buffers are device (or managed) pointers; shapes are as in dpvae::Cpu (backend/cpu.hpp).
 #pragma once
 
 #include <cuda_runtime.h>

@@ -92,6 +92,7 @@ void compare_training(double tol, double params_tol) {
   using CudaModel = dpvae::DpVae<Reg, PriorOf<T, Cuda>, dpvae::Encoder<T, Cuda>, dpvae::Decoder<T, Cuda>>;
   dpvae::ModelConfig c;
   c.architecture = dpvae::Architecture::conv_images(28, 28, 1, 2);
+  c.dataset_size = 60000;
   c.seed = 3;
   c.adam.lr = 1e-3;
   CpuModel cpu(c);

@@ -14,6 +14,7 @@
 #include "dpvae/core.hpp"
 
 #include <tbb/blocked_range.h>
+#include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
@@ -480,5 +481,20 @@ struct Cpu {
 };
 
 static_assert(ConvolutionBackend<Cpu>, "the CPU backend must model dpvae::ConvolutionBackend");
+
+/// Limits the worker threads of every dpvae parallel loop (oneTBB) in this process while it
+/// lives, e.g. `dpvae::ThreadLimit limit(2);` before training. Results do not depend on the
+/// thread count. Throws dpvae::Error for n < 1.
+class ThreadLimit {
+ public:
+  explicit ThreadLimit(std::size_t n) : control_(tbb::global_control::max_allowed_parallelism, checked(n)) {}
+
+ private:
+  static std::size_t checked(std::size_t n) {
+    detail::require(n >= 1, "ThreadLimit: at least one thread");
+    return n;
+  }
+  tbb::global_control control_;
+};
 
 }  // namespace dpvae

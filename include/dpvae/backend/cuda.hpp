@@ -4,7 +4,7 @@
 //     using Model = dpvae::DpVae<dpvae::BetaH, dpvae::Coupling<6, float, dpvae::Cuda>,
 //                                dpvae::Encoder<float, dpvae::Cuda>, dpvae::Decoder<float, dpvae::Cuda>>;
 //
-// dpvae::Cuda models dpvae::Backend (backend.hpp) with the same operations and the same
+// dpvae::Cuda models dpvae::Backend (backend/cpu.hpp) with the same operations and the same
 // contracts as dpvae::Cpu, for float and double: GEMM through cuBLAS (row-major buffers
 // mapped onto cuBLAS's column-major convention by computing Cᵀ = op(B)ᵀ op(A)ᵀ), and
 // small kernels for the bias broadcast, the column sums, the activations and their
@@ -41,7 +41,7 @@
 namespace dpvae {
 
 struct Cuda {
-  // --- the Backend operations (contracts: dpvae::Cpu in backend.hpp) --------------------
+  // --- the Backend operations (contracts: dpvae::Cpu in backend/cpu.hpp) --------------------
   /// C (m × n) = alpha · op(A) · op(B) + beta · C, row-major, as Cpu::gemm (cuBLAS).
   static void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, float alpha, const float* a,
                    Index lda, const float* b, Index ldb, float beta, float* c, Index ldc);

@@ -6,7 +6,7 @@
 //
 // Layout: every tensor the visitor names, in visit order (parameters, Adam moments, the RNG
 // state, the objective's own state), F32/F64 as the model's scalar, the RNG as U64; metadata
-// "format" = dpvae-checkpoint-1, "identity" (the parameter layout), the counts (step,
+// "format" = dpvae-checkpoint-1, "objective", "prior", "identity" (the parameter layout), the counts (step,
 // optimizer.step, …) and one "setting.<name>" per entry of settings(). Files written before
 // settings were recorded load by their identity alone.
 #pragma once

@@ -23,13 +23,32 @@
 #include <concepts>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace dpvae {
 
-/// Named loss terms of one step, in nats per sample; "loss" (the total) first.
-using Terms = std::vector<std::pair<std::string, double>>;
+/// Named loss terms of one step, in nats per sample; "loss" (the total) first, then "recon"
+/// and the objective's terms ("kl", "tc", …), in order. A vector of (name, value) pairs, with
+/// lookups by name.
+struct Terms : std::vector<std::pair<std::string, double>> {
+  using std::vector<std::pair<std::string, double>>::vector;
+  using std::vector<std::pair<std::string, double>>::operator[];
+  /// The value of term `name`. Throws dpvae::Error naming it when the step has no such term.
+  double operator[](std::string_view name) const {
+    for (const auto& [k, v] : *this)
+      if (k == name) return v;
+    detail::fail("no loss term '" + std::string(name) + "' in this step's terms");
+  }
+  bool has(std::string_view name) const {
+    for (const auto& kv : *this)
+      if (kv.first == name) return true;
+    return false;
+  }
+  /// The total loss (nats per sample): the first term.
+  double loss() const { return (*this)["loss"]; }
+};
 
 /// What a regularizer sees of a step (rows are points; all n × d).
 template <class T>

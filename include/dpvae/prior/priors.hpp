@@ -23,6 +23,7 @@
 #include <concepts>
 
 #include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
 #include <utility>
 
 namespace dpvae {
@@ -96,6 +97,7 @@ class Prior<StandardNormal, T, B> {
     return detail::log_standard_normal(z);
   }
   Matrix<T> sample(Index n, Rng& rng) const {
+    detail::require(n >= 0, "prior sample: the number of samples must be >= 0");
     Matrix<T> z(n, dim_);
     rng.fill_normal(std::span<T>(z.data(), static_cast<std::size_t>(z.size())));
     return z;
@@ -174,6 +176,9 @@ class Prior<Decoupled<Blk, K>, T, B> {
     }
   }
   Prior& operator=(const Prior&) = delete;
+  /// Moves keep every view valid: the buffers' storage moves with them.
+  Prior(Prior&&) noexcept = default;
+  Prior& operator=(Prior&&) noexcept = default;
 
   Index dim() const { return flow_.dim(); }
   Index num_parameters() const { return flow_.num_parameters(); }
@@ -230,6 +235,7 @@ class Prior<Decoupled<Blk, K>, T, B> {
     return detail::log_standard_normal(z0) + logdet;
   }
   Matrix<T> sample(Index n, Rng& rng) const {
+    detail::require(n >= 0, "prior sample: the number of samples must be >= 0");
     Matrix<T> z0(n, dim());
     rng.fill_normal(std::span<T>(z0.data(), static_cast<std::size_t>(z0.size())));
     return inverse(z0);
