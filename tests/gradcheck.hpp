@@ -12,6 +12,8 @@
 #include <dpvae/core.hpp>
 #include <dpvae/rng.hpp>
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -77,6 +79,32 @@ inline GradCheck check_gradients(std::span<double> params, std::span<double> inp
   compare(params, dparams, "param");
   compare(input, dinput, "input");
   return r;
+}
+
+/// The whole model's ∂loss/∂θ (encoder, decoder, flow) against central differences, with ε
+/// held fixed by restoring the RNG state.
+template <class Model>
+void check_model_gradient(Model& model, const Matrix<double>& x) {
+  Rng noise(99);
+  for (auto& p : model.parameters()) p += 0.1 * noise.normal();
+  const auto state = model.rng().state();
+  auto loss = [&]() {
+    model.rng().set_state(state);
+    return model.compute_gradients(x).front().second;
+  };
+  auto backward = [&](std::span<double> dp, std::span<double>) {
+    model.rng().set_state(state);
+    model.compute_gradients(x);
+    for (std::size_t i = 0; i < dp.size(); ++i) dp[i] += model.gradients()[i];
+  };
+  GradCheckOptions opt;
+  opt.max_entries = 100000;
+  const auto r = check_gradients(model.parameters(), {}, loss, backward, opt);
+  const std::string label = std::string(Model::objective_name()) + " / " + Model::prior_name();
+  INFO(label << ": " << r.worst << " (" << r.checked << " entries)");
+  MESSAGE(label << " whole model: max relative error " << r.max_error << " over " << r.checked << " entries");
+  CHECK(r.max_error < 1e-6);
+  CHECK(r.checked == static_cast<Index>(model.parameters().size()));
 }
 
 }  // namespace dpvae::test

@@ -12,6 +12,7 @@
 
 using namespace dpvae;
 using dpvae::test::check_gradients;
+using dpvae::test::check_model_gradient;
 
 namespace {
 
@@ -32,30 +33,6 @@ Matrix<double> data_batch(Index n, Index dim, std::uint64_t seed) {
   return x;
 }
 
-/// ∂loss/∂θ of the whole model (encoder, decoder, flow) against central differences, with
-/// the step's random draws (ε, prior samples) held fixed by restoring the RNG state.
-template <class Model>
-void check_model_gradient(Model& model, const Matrix<double>& x) {
-  // Make the parameters non-trivial: perturb the initialisation.
-  Rng noise(99);
-  for (auto& p : model.parameters()) p += 0.1 * noise.normal();
-  const auto state = model.rng().state();
-  auto loss = [&]() {
-    model.rng().set_state(state);
-    return model.compute_gradients(x).front().second;
-  };
-  auto backward = [&](std::span<double> dp, std::span<double>) {
-    model.rng().set_state(state);
-    model.compute_gradients(x);
-    for (std::size_t i = 0; i < dp.size(); ++i) dp[i] += model.gradients()[i];
-  };
-  test::GradCheckOptions opt;
-  opt.max_entries = 100000;
-  const auto r = check_gradients(model.parameters(), {}, loss, backward, opt);
-  INFO(std::string(Model::objective_name()) << " / " << std::string(Model::prior_name()) << ": " << r.worst << " (" << r.checked << " entries)");
-  CHECK(r.max_error < 1e-6);
-  CHECK(r.checked == static_cast<Index>(model.parameters().size()));
-}
 
 template <class Reg>
 void check_both_priors(typename Reg::template policy<double> objective, Likelihood lik) {
