@@ -46,7 +46,9 @@ struct ObjectiveInfo {
 /// not apply to beta-tc (its hyperparameters: --alpha, --beta, --gamma)"), then validates.
 template <class O>
 void apply_hyperparameters(O& o, const HyperparameterValues& values) {
-  for (const auto& [key, text] : values) {
+  for (const auto& entry : values) {
+    const std::string& key = entry.first;
+    const std::string& text = entry.second;
     bool found = false;
     for_each_hyperparameter<O>([&](const auto& h) {
       if (!found && key == h.key) {
