@@ -17,8 +17,9 @@
 # results and context.json (the training-step run's) as they are.
 # Environment: DPVAE_BENCH_BUILD (build folder, default build-bench), PYTHON (an
 # interpreter with torch; default: python3 if it has torch, else /usr/bin/python3),
-# OMP_WAIT_POLICY for PyTorch (default PASSIVE: on a shared machine PyTorch's spinning
-# OpenMP threads are descheduled and a step takes ×10–15 longer; set ACTIVE on an idle one).
+# OMP_WAIT_POLICY for PyTorch (default: unset, PyTorch's own default, which is the peer's best
+# on an idle machine: PASSIVE measured 20–40 % slower there; set PASSIVE only on a machine
+# so loaded that spinning OpenMP threads are descheduled, and say so with the figures).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${DPVAE_BENCH_BUILD:-$root/build-bench}
@@ -84,7 +85,7 @@ if [ -z "$py" ]; then
 fi
 rm -f "$results"/vs_pytorch_*.json
 if [ -n "$py" ]; then
-  export OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+  export OPENBLAS_NUM_THREADS=1
   ref=$(mktemp -d)
   trap 'rm -rf "$ref"' EXIT
   echo "== same work: loss and gradients, dpvae vs PyTorch"

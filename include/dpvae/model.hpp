@@ -279,7 +279,7 @@ class Model {
     check_domain(x);
     objective_.validate();  // hyperparameters may have been changed through objective()
     const Index n = x.rows(), d = latent_dim();
-    detail::require(n >= 2, "a training batch needs at least 2 points");
+    if (n < 2) detail::fail("a training batch needs at least 2 points");
     std::fill(grads_.begin(), grads_.end(), T(0));
     const Matrix<T>& h = encoder_.forward(x, enc_tape_);
     mu_ = h.leftCols(d);
@@ -490,16 +490,17 @@ class Model {
   void check_domain(const Matrix<T>& x) const {
     if (config_.likelihood.kind != Likelihood::Kind::bernoulli || x.size() == 0) return;
     const T lo = x.minCoeff(), hi = x.maxCoeff();
-    detail::require(lo >= T(0) && hi <= T(1),
-                    "the Bernoulli likelihood needs data in [0, 1], this batch has values in [" +
-                        detail::format_number(static_cast<double>(lo)) + ", " +
-                        detail::format_number(static_cast<double>(hi)) +
-                        "] (real-valued data: ModelConfig::vectors or Likelihood::gaussian(w))");
+    if (!(lo >= T(0) && hi <= T(1)))  // the message is built only on failure (every step runs this)
+      detail::fail("the Bernoulli likelihood needs data in [0, 1], this batch has values in [" +
+                   detail::format_number(static_cast<double>(lo)) + ", " +
+                   detail::format_number(static_cast<double>(hi)) +
+                   "] (real-valued data: ModelConfig::vectors or Likelihood::gaussian(w))");
   }
   void check_data(const Matrix<T>& x) const {
-    detail::require(x.rows() >= 1, "the batch has no rows");
-    detail::require(x.cols() == data_dim(), "the data have " + std::to_string(x.cols()) +
-                                                " values per point, the model expects " + std::to_string(data_dim()));
+    if (x.rows() < 1) detail::fail("the batch has no rows");
+    if (x.cols() != data_dim())
+      detail::fail("the data have " + std::to_string(x.cols()) + " values per point, the model expects " +
+                   std::to_string(data_dim()));
   }
   void check_gradients() const {
     const Index ne = encoder_.num_parameters(), nd = decoder_.num_parameters();

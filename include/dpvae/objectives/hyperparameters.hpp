@@ -97,8 +97,10 @@ void check_hyperparameter(const O& o, const Hyperparameter<O, V>& h) {
   if constexpr (!std::is_enum_v<V>) {
     const double v = static_cast<double>(o.*(h.field));
     const bool ok = std::isfinite(v) && (h.lo_open ? v > h.lo : v >= h.lo) && (h.hi_open ? v < h.hi : v <= h.hi);
-    detail::require(ok, detail::flag_of(h.key) + " must be " + detail::range_rule(h.lo, h.hi, h.lo_open, h.hi_open) +
-                            " (got " + detail::format_number(v) + ")");
+    // Checked before every training step: the message is built only on failure.
+    if (!ok)
+      detail::fail(detail::flag_of(h.key) + " must be " + detail::range_rule(h.lo, h.hi, h.lo_open, h.hi_open) +
+                   " (got " + detail::format_number(v) + ")");
   }
 }
 

@@ -26,7 +26,7 @@ struct Info : ObjectiveBase<T> {
   void validate() const { validate_hyperparameters(*this); }
   /// The rule across fields: the MMD weight α + λ − 1 must be >= 0.
   void check_rules() const {
-    detail::require(alpha + lambda - 1 >= 0, "--alpha + --lambda − 1 (the MMD weight) must be >= 0");
+    if (!(alpha + lambda - 1 >= 0)) detail::fail("--alpha + --lambda − 1 (the MMD weight) must be >= 0");
   }
 
   template <class P>
