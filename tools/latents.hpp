@@ -6,6 +6,8 @@
 
 #include "run_config.hpp"
 
+#include <dpvae/any_model.hpp>
+
 #include <dpvae/eval.hpp>
 
 #include <cstdint>

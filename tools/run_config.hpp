@@ -3,7 +3,7 @@
 // objective's description, dpvae/objectives/registry.hpp), and data-set loading.
 #pragma once
 
-#include "any_model.hpp"
+#include <dpvae/dpvae.hpp>
 
 #include <dpvae/data/idx.hpp>
 #include <dpvae/data/two_moons.hpp>

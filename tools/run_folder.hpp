@@ -11,6 +11,8 @@
 
 #include "run_config.hpp"
 
+#include <dpvae/any_model.hpp>
+
 #include <dpvae/io/safetensors.hpp>
 
 #include <filesystem>

@@ -22,8 +22,11 @@
 
 #include <tbb/parallel_invoke.h>
 
+#include <charconv>
 #include <cmath>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace dpvae {
 
@@ -80,11 +83,129 @@ struct ModelConfig {
     c.validate();
     return c;
   }
+  /// Every field as (key, text) pairs, numbers in their shortest round-trip form, so that
+  /// from_entries(entries()) rebuilds an equal config. A checkpoint records them as
+  /// "config.<key>" (io/checkpoint.hpp), which lets dpvae::load_model rebuild the model.
+  std::vector<std::pair<std::string, std::string>> entries() const {
+    using detail::format_number;
+    const auto num = [](Index v) { return std::to_string(v); };
+    std::vector<std::pair<std::string, std::string>> e;
+    const Architecture& a = architecture;
+    e.emplace_back("architecture", a.name());
+    if (a.kind == Architecture::Kind::conv) {
+      e.emplace_back("architecture.height", num(a.height));
+      e.emplace_back("architecture.width", num(a.width));
+      e.emplace_back("architecture.channels", num(a.channels));
+      e.emplace_back("architecture.conv_channels", num(a.conv_channels));
+      e.emplace_back("architecture.fc_width", num(a.fc_width));
+    } else {
+      e.emplace_back("architecture.data_dim", num(a.data_dim));
+      std::string h;
+      for (Index w : a.hidden) h += (h.empty() ? "" : ",") + num(w);
+      e.emplace_back("architecture.hidden", h);
+    }
+    e.emplace_back("latent_dim", num(a.latent_dim));
+    e.emplace_back("likelihood", likelihood.name());
+    if (likelihood.kind == Likelihood::Kind::gaussian) e.emplace_back("likelihood.weight", format_number(likelihood.weight));
+    e.emplace_back("adam.lr", format_number(adam.lr));
+    e.emplace_back("adam.beta1", format_number(adam.beta1));
+    e.emplace_back("adam.beta2", format_number(adam.beta2));
+    e.emplace_back("adam.eps", format_number(adam.eps));
+    e.emplace_back("dataset_size", format_number(dataset_size));
+    e.emplace_back("flow_hidden", num(flow_hidden));
+    e.emplace_back("flow_blocks", num(flow_blocks));
+    e.emplace_back("logvar_min", format_number(logvar_min));
+    e.emplace_back("logvar_max", format_number(logvar_max));
+    e.emplace_back("seed", std::to_string(seed));
+    return e;
+  }
+  /// The config whose entries() are `get(key)` for each key; `get` returns nullptr for a
+  /// missing key. Throws dpvae::Error naming the first missing or malformed entry (as
+  /// `where` + ": config." + key …), or the rule the rebuilt config breaks (validate()).
+  template <class Get>
+  static ModelConfig from_entries(Get&& get, const std::string& where) {
+    const auto text = [&](const std::string& key) -> const std::string& {
+      const std::string* v = get(key);
+      if (v == nullptr) detail::fail(where + ": the entry config." + key + " is missing");
+      return *v;
+    };
+    const auto bad = [&](const std::string& key) {
+      detail::fail(where + ": the entry config." + key + " = '" + text(key) + "' is not a valid value");
+    };
+    const auto real = [&](const std::string& key) {
+      const std::string& s = text(key);
+      double v = 0;
+      const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || !std::isfinite(v)) bad(key);
+      return v;
+    };
+    const auto whole = [&](const std::string& key, std::string_view s) {
+      long long v = 0;
+      const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size()) bad(key);
+      return static_cast<Index>(v);
+    };
+    const auto count = [&](const std::string& key) {  // sizes: positive and at most 2^20
+      const Index v = whole(key, text(key));
+      if (v < 1 || v > (Index(1) << 20)) bad(key);
+      return v;
+    };
+    ModelConfig c;
+    const std::string& kind = text("architecture");
+    if (kind == "conv") {
+      c.architecture = Architecture::conv_images(count("architecture.height"), count("architecture.width"),
+                                                 count("architecture.channels"), count("latent_dim"));
+      c.architecture.conv_channels = count("architecture.conv_channels");
+      c.architecture.fc_width = count("architecture.fc_width");
+    } else if (kind == "mlp") {
+      std::vector<Index> hidden;
+      const std::string& h = text("architecture.hidden");
+      for (std::size_t b = 0; b <= h.size();) {
+        const std::size_t e = std::min(h.find(',', b), h.size());
+        const Index w = whole("architecture.hidden", std::string_view(h).substr(b, e - b));
+        if (w < 1 || w > (Index(1) << 20)) bad("architecture.hidden");
+        hidden.push_back(w);
+        b = e + 1;
+      }
+      c.architecture = Architecture::mlp(count("architecture.data_dim"), count("latent_dim"), std::move(hidden));
+    } else {
+      bad("architecture");
+    }
+    const std::string& lik = text("likelihood");
+    if (lik == "bernoulli") c.likelihood = Likelihood::bernoulli();
+    else if (lik == "gaussian") {
+      const double w = real("likelihood.weight");
+      if (!(w > 0)) bad("likelihood.weight");
+      c.likelihood = Likelihood::gaussian(w);
+    }
+    else bad("likelihood");
+    c.adam.lr = real("adam.lr");
+    c.adam.beta1 = real("adam.beta1");
+    c.adam.beta2 = real("adam.beta2");
+    c.adam.eps = real("adam.eps");
+    c.dataset_size = real("dataset_size");
+    c.flow_hidden = count("flow_hidden");
+    c.flow_blocks = count("flow_blocks");
+    c.logvar_min = real("logvar_min");
+    c.logvar_max = real("logvar_max");
+    {
+      const std::string& s = text("seed");
+      const auto r = std::from_chars(s.data(), s.data() + s.size(), c.seed);
+      if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size()) bad("seed");
+    }
+    try {
+      c.validate();
+    } catch (const Error& e) {
+      detail::fail(where + ": the recorded config is not valid: " + e.what());
+    }
+    return c;
+  }
   void validate() const {
     architecture.validate();
     adam.validate();
     detail::require(std::isfinite(dataset_size) && dataset_size >= 0, "the data-set size must be >= 0 (0: not set)");
     detail::require(flow_hidden >= 1, "the coupling nets need a positive width");
+    detail::require(flow_blocks >= 1, "the coupling flow needs at least one block");
     detail::require(logvar_min < logvar_max, "the log-variance range is empty");
   }
 };

@@ -7,8 +7,10 @@
 // Layout: every tensor the visitor names, in visit order (parameters, Adam moments, the RNG
 // state, the objective's own state), F32/F64 as the model's scalar, the RNG as U64; metadata
 // "format" = dpvae-checkpoint-1, "objective", "prior", "identity" (the parameter layout), the counts (step,
-// optimizer.step, …) and one "setting.<name>" per entry of settings(). Files written before
-// settings were recorded load by their identity alone.
+// optimizer.step, …), one "setting.<name>" per entry of settings() (what load() checks) and
+// one "config.<key>" per entry of ModelConfig::entries() (what dpvae::load_model rebuilds the
+// model from; load() does not compare them: a resumed run may change, say, the learning
+// rate). Files written before settings were recorded load by their identity alone.
 #pragma once
 
 #include "dpvae/io/safetensors.hpp"
@@ -80,6 +82,7 @@ void write_checkpoint(const Model& model, io::File& f) {
   f.metadata["prior"] = Model::prior_name();
   f.metadata["identity"] = model.identity();
   for (const auto& [k, v] : model.settings()) f.metadata["setting." + k] = v;
+  for (const auto& [k, v] : model.config().entries()) f.metadata["config." + k] = v;
 }
 
 /// Restores `model` from a file written by write_checkpoint. Throws dpvae::Error naming

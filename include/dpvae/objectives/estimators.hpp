@@ -1,8 +1,9 @@
 // dpvae/objectives/estimators.hpp — batch estimators used by the regularizers, with their gradients.
 //
 //  * log_gaussian_diag: log N(z; μ, diag exp(log σ²)) per row;
-//  * minibatch-weighted sampling (Chen et al. 2018, eq. S1; docs/math.md "β-TCVAE") of log q(z)
-//    and log Π_k q(z_k) for a batch of B posteriors from a data set of M points;
+//  * minibatch-weighted (MWS) and minibatch stratified (MSS) sampling (Chen et al. 2018,
+//    appendix C; docs/math.md "β-TCVAE") of log q(z) and log Π_k q(z_k) for a batch of B
+//    posteriors from a data set of M points;
 //  * the unbiased MMD² between two samples (Gretton et al. 2012) with the kernels of
 //    docs/math.md "InfoVAE".
 // All are O(B² d) on the latent batch (rows are points).
@@ -22,19 +23,50 @@ Vector<T> log_gaussian_diag(const Matrix<T>& z, const Matrix<T>& mu, const Matri
                         .rowwise().sum()).matrix();
 }
 
-/// Minibatch-weighted-sampling estimates for a batch (docs/math.md "β-TCVAE", golden
-/// `betatc_mws_*`), with a_ijk = log N(z_ik; μ_jk, σ²_jk):
-///   log q(z_i)      = logsumexp_j Σ_k a_ijk − log(B·M),
-///   log Π_k q(z_ik) = Σ_k [logsumexp_j a_ijk − log(B·M)].
+/// The two minibatch estimators of Chen et al. (2018) (docs/math.md "β-TCVAE"):
+///   mws  minibatch-weighted sampling: every pair (i, j) weighted 1/(B·M);
+///   mss  minibatch stratified sampling: for z_i, its own posterior weighted 1/M, one other
+///        point (j = i + 1 mod B) (M − B + 1)/(M(B − 1)), the remaining B − 2 points 1/(B − 1);
+///        the weights of each row sum to 1 (mws's to 1/M), so when every posterior is the same
+///        both log q̂(z) and each log q̂(z_k) are exact and the total correlation is 0, where mws
+///        is off by (d − 1)·log M.
+enum class TcEstimator { mws, mss };
+
+/// Minibatch estimates for a batch (docs/math.md "β-TCVAE", golden `betatc_mws_*`), with
+/// a_ijk = log N(z_ik; μ_jk, σ²_jk) and the estimator's log-weights log w_ij (TcEstimator):
+///   log q(z_i)      = logsumexp_j (Σ_k a_ijk + log w_ij),
+///   log Π_k q(z_ik) = Σ_k logsumexp_j (a_ijk + log w_ij).
 /// `backward` adds ∂L/∂z, ∂L/∂μ, ∂L/∂log σ² given ∂L/∂log q(z_i) = cj_i and
-/// ∂L/∂log Π q(z_i) = cm_i.
+/// ∂L/∂log Π q(z_i) = cm_i (the weights are constants). Throws dpvae::Error for M < 1, and for
+/// mss also for B < 2 or M < B.
 template <class T>
 class MinibatchWeighted {
  public:
-  void forward(const Matrix<T>& z, const Matrix<T>& mu, const Matrix<T>& logvar, double dataset_size) {
-    const Index n = z.rows(), d = z.cols();
+  /// log w_ij of the estimator for a batch of n from a data set of M points (n × n).
+  static Matrix<T> log_weights(Index n, double dataset_size, TcEstimator estimator) {
     detail::require(dataset_size >= 1, "minibatch-weighted sampling needs the data-set size M >= 1");
-    const T log_norm = static_cast<T>(std::log(static_cast<double>(n) * dataset_size));
+    if (estimator == TcEstimator::mws)
+      return Matrix<T>::Constant(n, n, static_cast<T>(-std::log(static_cast<double>(n) * dataset_size)));
+    detail::require(n >= 2 && dataset_size >= static_cast<double>(n),
+                    "minibatch stratified sampling needs a batch of at least 2 and a data set at least as large");
+    const double m = dataset_size, b = static_cast<double>(n - 1);
+    Matrix<T> w = Matrix<T>::Constant(n, n, static_cast<T>(-std::log(b)));
+    for (Index i = 0; i < n; ++i) {
+      w(i, i) = static_cast<T>(-std::log(m));
+      w(i, (i + 1) % n) = static_cast<T>(std::log((m - b) / (m * b)));
+    }
+    return w;
+  }
+  void forward(const Matrix<T>& z, const Matrix<T>& mu, const Matrix<T>& logvar, double dataset_size,
+               TcEstimator estimator = TcEstimator::mws) {
+    const Index n = z.rows(), d = z.cols();
+    if (log_w_.rows() != n || dataset_size != weights_m_ || estimator != weights_for_) {
+      log_w_ = log_weights(n, dataset_size, estimator);
+      weights_m_ = dataset_size;
+      weights_for_ = estimator;
+    }
+    const bool uniform = estimator == TcEstimator::mws;
+    const T log_norm = uniform ? -log_w_(0, 0) : T(0);
     a_.resize(n * n, d);  // row (i·n + j): a_ij·
     const auto inv_var = (-logvar.array()).exp().eval();
     for (Index i = 0; i < n; ++i)
@@ -47,7 +79,13 @@ class MinibatchWeighted {
     wm_.resize(n * n, d);
     for (Index i = 0; i < n; ++i) {
       auto block = a_.middleRows(i * n, n);  // n × d: rows j
-      const Vector<T> joint = block.rowwise().sum();
+      // mws's weights are one constant, subtracted after the logsumexp (as Chen et al. write
+      // it); mss's enter each term.
+      Vector<T> joint = block.rowwise().sum();
+      if (!uniform) {
+        joint += log_w_.row(i).transpose();
+        block.colwise() += log_w_.row(i).transpose();  // a_ijk + log w_ij
+      }
       const T mj = joint.maxCoeff();
       const auto ej = (joint.array() - mj).exp();
       const T sj = ej.sum();
@@ -85,7 +123,9 @@ class MinibatchWeighted {
   }
 
  private:
-  Matrix<T> a_, wj_, wm_;
+  Matrix<T> a_, wj_, wm_, log_w_;
+  double weights_m_ = 0;
+  TcEstimator weights_for_ = TcEstimator::mws;
   mutable Matrix<T> inv_var_;
   Vector<T> log_qz_, log_prod_;
 };

@@ -155,6 +155,7 @@ void validate_hyperparameters(const O& o) {
 template <class O>
 std::vector<std::pair<std::string, std::string>> hyperparameter_values(const O& o) {
   std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(std::tuple_size_v<decltype(O::hyperparameters())>);  // also keeps GCC 12's -Warray-bounds quiet
   for_each_hyperparameter<O>([&](const auto& h) { out.emplace_back(h.key, hyperparameter_text(o, h)); });
   return out;
 }
