@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <tbb/global_control.h>
 
+#include <Eigen/QR>
+
 #include <filesystem>
 #include <fstream>
 
@@ -122,6 +124,80 @@ TEST_CASE("the Fréchet distance matches the closed form for two known Gaussians
         doctest::Approx(want).epsilon(1e-9));
 }
 
+TEST_CASE("FID's trace term keeps ill-conditioned spectra: FID(C, C) = 0 in 2048-d, commuting pairs exact") {
+  // C = Q diag(λ) Qᵀ with a random orthogonal Q and spectra of condition number 1e12 (a power
+  // law and an exponential decay). FID(C, C) is 0; for C1, C2 sharing Q it is
+  // Σ (√λ1_i − √λ2_i)², evaluated in long double. Both to 1e-9 of Tr(C1) + Tr(C2).
+  const Index n = 2048;
+  Rng rng(21);
+  const Eigen::HouseholderQR<Eigen::MatrixXd> qr(normal_matrix(n, n, rng));
+  const Eigen::MatrixXd q = qr.householderQ();
+  const double log_cond = std::log(1e12);
+  Vector<double> power(n), expo(n);
+  for (Index i = 0; i < n; ++i) {
+    power(i) = std::pow(static_cast<double>(i + 1), -log_cond / std::log(static_cast<double>(n)));
+    expo(i) = std::exp(-log_cond * static_cast<double>(i) / static_cast<double>(n - 1));
+  }
+  const auto cov = [&](const Vector<double>& l) { return Matrix<double>(q * l.asDiagonal() * q.transpose()); };
+  const Vector<double> zero = Vector<double>::Zero(n);
+  const Matrix<double> cp = cov(power), ce = cov(expo);
+  for (const auto& [name, c, l] : {std::tuple{std::string("power law"), cp, power}, std::tuple{std::string("exponential"), ce, expo}}) {
+    const double f = frechet_distance(fit_of(zero, c), fit_of(zero, c));
+    MESSAGE("FID(C, C), 2048-d " << name << " spectrum, condition 1e12: " << f << " (Tr C = " << l.sum() << ")");
+    CHECK(std::abs(f) <= 1e-9 * 2 * l.sum());
+  }
+  // The commuting pair in 512 dimensions (the same spectra's shapes; a third 2048-d case
+  // would add half a minute to the suite for no new code path).
+  const Index h = 512;
+  const Eigen::HouseholderQR<Eigen::MatrixXd> qr_h(normal_matrix(h, h, rng));
+  const Eigen::MatrixXd qh = qr_h.householderQ();
+  Vector<double> p_h(h), e_h(h);
+  long double want = 0;
+  for (Index i = 0; i < h; ++i) {
+    p_h(i) = std::pow(static_cast<double>(i + 1), -log_cond / std::log(static_cast<double>(h)));
+    e_h(i) = std::exp(-log_cond * static_cast<double>(i) / static_cast<double>(h - 1));
+    const long double d = std::sqrt(static_cast<long double>(p_h(i))) - std::sqrt(static_cast<long double>(e_h(i)));
+    want += d * d;
+  }
+  const Vector<double> zero_h = Vector<double>::Zero(h);
+  const double got = frechet_distance(fit_of(zero_h, Matrix<double>(qh * p_h.asDiagonal() * qh.transpose())),
+                                      fit_of(zero_h, Matrix<double>(qh * e_h.asDiagonal() * qh.transpose())));
+  MESSAGE("FID(C1, C2), commuting 512-d spectra: " << got << ", long double " << static_cast<double>(want));
+  CHECK(std::abs(got - static_cast<double>(want)) <= 1e-9 * (p_h.sum() + e_h.sum()));
+}
+
+TEST_CASE("KID: the unbiased cubic-kernel MMD² equals a brute-force double loop, ~0 within one distribution") {
+  Rng rng(31);
+  const Index n = 40, d = 5;
+  const Matrix<double> a = normal_matrix(n, d, rng), b = (normal_matrix(n + 7, d, rng).array() + 0.3).matrix();
+  const auto k = [&](const auto& x, const auto& y) {
+    double dot = 0;
+    for (Index q = 0; q < d; ++q) dot += x(q) * y(q);
+    return std::pow(dot / d + 1.0, 3);
+  };
+  // Subsets as large as the smaller set: every subset of a is a itself (MMD² is invariant
+  // under reordering), so only b's subsets vary; with b cut to n rows nothing varies.
+  const Matrix<double> b_n = b.topRows(n);
+  double xx = 0, yy = 0, xy = 0;
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < n; ++j) {
+      if (i != j) xx += k(a.row(i), a.row(j)), yy += k(b_n.row(i), b_n.row(j));
+      xy += k(a.row(i), b_n.row(j));
+    }
+  const double want = xx / (n * (n - 1.0)) + yy / (n * (n - 1.0)) - 2 * xy / (double(n) * n);
+  const KernelDistance whole = kernel_inception_distance(a, b_n, rng, 5, 1000);
+  CHECK(whole.subset_size == n);
+  CHECK(whole.mean == doctest::Approx(want).epsilon(1e-12));
+  CHECK(whole.sd < 1e-12 * std::abs(want));
+  CHECK(want > 0.05);
+  // Two samples of one distribution: the unbiased estimate scatters around 0.
+  const Matrix<float> p = normal_matrix(2000, 8, rng).cast<float>(), q = normal_matrix(2000, 8, rng).cast<float>();
+  const KernelDistance same = kernel_inception_distance(p, q, rng, 100, 500);
+  MESSAGE("KID of one distribution: " << same.mean << " ± " << same.sd);
+  CHECK(std::abs(same.mean) < 4 * same.sd / std::sqrt(100.0) + 1e-3);
+  CHECK_THROWS_AS(kernel_inception_distance(p, Matrix<float>(normal_matrix(10, 7, rng).cast<float>()), rng), Error);
+}
+
 TEST_CASE("FID of a set with itself is 0 for any batch size and thread count") {
   Rng rng(5);
   Matrix<float> images = normal_matrix(3000, 20, rng).cast<float>();
@@ -172,6 +248,31 @@ TEST_CASE("the aggregate posterior matches the golden values and brute force, fo
   }
   tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
   CHECK(a2.log_prob(z) == base);
+}
+
+TEST_CASE("the aggregate posterior gives −∞, never NaN, where every component underflows") {
+  Matrix<double> mu(3, 2), logvar(3, 2);
+  mu << 0, 0, 1, -1, 2, 0.5;
+  logvar << 0, 0, -1, 0.5, -800, -800;  // the last component: σ² = e^−800, below the smallest double
+  const AggregatePosterior q(mu, logvar);
+  Matrix<double> z(4, 2);
+  z << 1e155, 0,     // every exponent overflows to −∞
+      -1e200, 1e200,  //
+      2, 0.5,         // exactly on the near-delta component: finite and large
+      0.3, -0.2;      // an ordinary point
+  const Vector<double> lp = q.log_prob(z);
+  CHECK(lp(0) == -std::numeric_limits<double>::infinity());
+  CHECK(lp(1) == -std::numeric_limits<double>::infinity());
+  CHECK(std::isfinite(lp(2)));
+  CHECK(lp(2) == doctest::Approx(-std::log(3.0) + 800.0 - kLog2Pi).epsilon(1e-12));  // log N(μ; μ, σ²) − log 3
+  double want = 0;
+  for (Index m = 0; m < 2; ++m) {
+    double s = 0;
+    for (Index k = 0; k < 2; ++k)
+      s += -0.5 * (kLog2Pi + logvar(m, k) + (z(3, k) - mu(m, k)) * (z(3, k) - mu(m, k)) * std::exp(-logvar(m, k)));
+    want += std::exp(s) / 3.0;
+  }
+  CHECK(lp(3) == doctest::Approx(std::log(want)).epsilon(1e-12));
 }
 
 TEST_CASE("low- and high-posterior selection keeps exactly the lowest scores") {

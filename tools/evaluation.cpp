@@ -27,6 +27,44 @@ void progress_line(const std::string& what) { std::cout << "evaluate: " << what 
 
 json estimate_json(const Estimate& e) { return {{"value", e.value}, {"standard_error", e.standard_error}, {"samples", e.samples}}; }
 
+/// β-TCVAE's I, TC and DWKL (nats; mean and standard deviation over `batches` random training
+/// batches of `batch` posteriors, z drawn from each, M = the training set's size) under both
+/// estimators, evaluated in double on the same batches and draws.
+json tc_estimates(AnyModel& m, const Matrix<double>& mu, const Matrix<double>& logvar, Index batch, Index batches,
+                  std::uint64_t seed) {
+  const Index n_train = mu.rows(), d = mu.cols();
+  Rng rng(seed ^ 0x7CE57ull);
+  std::vector<std::vector<double>> mi(2), tc(2), dwkl(2);
+  MinibatchWeighted<double> est;
+  for (Index b = 0; b < batches; ++b) {
+    Matrix<double> mb(batch, d), lb(batch, d), zb(batch, d);
+    for (Index r = 0; r < batch; ++r) {
+      const Index i = static_cast<Index>(rng.below(static_cast<std::uint64_t>(n_train)));
+      mb.row(r) = mu.row(i);
+      lb.row(r) = logvar.row(i);
+      for (Index k = 0; k < d; ++k) zb(r, k) = mb(r, k) + std::exp(0.5 * lb(r, k)) * rng.normal();
+    }
+    const Vector<double> log_qzx = log_gaussian_diag(zb, mb, lb);
+    const Vector<double> log_pz = m.log_prior(zb.cast<float>());
+    for (int e = 0; e < 2; ++e) {
+      est.forward(zb, mb, lb, static_cast<double>(n_train), e == 0 ? TcEstimator::mws : TcEstimator::mss);
+      mi[e].push_back((log_qzx - est.log_qz()).mean());
+      tc[e].push_back((est.log_qz() - est.log_prod_qz()).mean());
+      dwkl[e].push_back((est.log_prod_qz() - log_pz).mean());
+    }
+  }
+  const auto stats = [](const std::vector<double>& v) {
+    double mean = 0, sq = 0;
+    for (double x : v) mean += x / static_cast<double>(v.size());
+    for (double x : v) sq += (x - mean) * (x - mean);
+    return json{{"mean", mean}, {"sd", v.size() > 1 ? std::sqrt(sq / static_cast<double>(v.size() - 1)) : 0.0}};
+  };
+  json out{{"batch", batch}, {"batches", batches}, {"dataset_size", n_train}, {"units", "nats"}};
+  for (int e = 0; e < 2; ++e)
+    out[e == 0 ? "mws" : "mss"] = {{"mi", stats(mi[e])}, {"tc", stats(tc[e])}, {"dwkl", stats(dwkl[e])}};
+  return out;
+}
+
 }  // namespace
 
 json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
@@ -79,16 +117,28 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
   timing["sampling"] = seconds_since(t);
   t = Clock::now();
   progress_line("FID of random and LP samples against " + std::to_string(d.test.rows()) + " held-out points");
-  const GaussianFit real = fit_gaussian(extract_features(space.extract, d.test, kEvalBatch));
-  const double fid_random = frechet_distance(real, fit_gaussian(extract_features(space.extract, x_random, kEvalBatch)));
-  const double fid_lp = frechet_distance(real, fit_gaussian(extract_features(space.extract, x_lp, kEvalBatch)));
+  const Matrix<float> f_real = extract_features(space.extract, d.test, kEvalBatch);
+  const Matrix<float> f_random = extract_features(space.extract, x_random, kEvalBatch);
+  const Matrix<float> f_lp = extract_features(space.extract, x_lp, kEvalBatch);
+  const GaussianFit real = fit_gaussian(f_real);
+  const double fid_random = frechet_distance(real, fit_gaussian(f_random));
+  const double fid_lp = frechet_distance(real, fit_gaussian(f_lp));
   j["feature_space"] = {{"name", space.name}, {"test_accuracy", space.accuracy}};
-  j["fid"] = {{"value", fid_random}, {"generated", o.samples}, {"real", d.test.rows()}, {"real_set", "test"}};
+  j["fid"] = {{"value", fid_random}, {"generated", o.samples}, {"real", d.test.rows()}, {"real_set", "test"},
+              {"feature_space", space.name}};
   j["fid_lp"] = {{"value", fid_lp},
                  {"generated", o.samples},
                  {"candidates", candidates},
                  {"posteriors", q.size()},
-                 {"real", d.test.rows()}};
+                 {"real", d.test.rows()},
+                 {"feature_space", space.name}};
+  // KID in the same feature space: unbiased at these counts (torch-fidelity's subsets).
+  Rng kid_rng(o.seed ^ 0x4B1Dull);
+  for (const auto& [key, f] : {std::pair{"kid", &f_random}, std::pair{"kid_lp", &f_lp}}) {
+    const KernelDistance k = kernel_inception_distance(f_real, *f, kid_rng);
+    j[key] = {{"mean", k.mean}, {"sd", k.sd}, {"subsets", k.subsets}, {"subset_size", k.subset_size},
+              {"generated", f->rows()}, {"real", f_real.rows()}, {"feature_space", space.name}};
+  }
   timing["fid"] = seconds_since(t);
 
   // sKL in the representation space.
@@ -158,6 +208,16 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
     }
   }
   timing["representation"] = seconds_since(t);
+
+  // β-TCVAE: its decomposition I + TC + DWKL under both minibatch estimators, on training
+  // batches of the run's size (docs/math.md "β-TCVAE"), so that a user sees what each reports.
+  if (run.config.objective == "beta-tc") {
+    t = Clock::now();
+    progress_line("beta-tc: I, TC and DWKL under mws and mss");
+    j["tc_estimates"] = tc_estimates(m, mu_train.cast<double>(), lv_train.cast<double>(),
+                                     std::min<Index>(run.config.batch_size, d.train.rows()), 50, o.seed);
+    timing["tc_estimates"] = seconds_since(t);
+  }
 
   // Figures.
   if (!o.figures.empty()) {

@@ -12,7 +12,9 @@
 #include "dpvae/rng.hpp"
 
 #include <Eigen/Eigenvalues>
+#include <Eigen/SVD>
 #include <tbb/blocked_range.h>
+#include <tbb/parallel_invoke.h>
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
@@ -73,7 +75,9 @@ class AggregatePosterior {
       for (Index k = 0; k < d; ++k) {
         const double lv = static_cast<double>(logvar(i, k));
         mu_t_(k, i) = static_cast<double>(mu(i, k));
-        inv_var_t_(k, i) = std::exp(-lv);
+        // Capped at the largest double (log σ² < −709.8 overflows): then z = μ exactly still
+        // gives 0 · cap = 0 in the exponent, not 0 · ∞ = NaN.
+        inv_var_t_(k, i) = std::min(std::exp(-lv), std::numeric_limits<double>::max());
         c += kLog2Pi + lv;
       }
       log_norm_(i) = -0.5 * c;
@@ -87,8 +91,9 @@ class AggregatePosterior {
   const Matrix<double>& mu() const { return mu_; }
   const Matrix<double>& logvar() const { return logvar_; }
 
-  /// log q(z) per row of z (N × d), nats. Throws dpvae::Error on a dimension mismatch or
-  /// non-positive chunk sizes.
+  /// log q(z) per row of z (N × d), nats: logsumexp_m log N(z; μ_m, σ²_m) − log M, −∞ where
+  /// every component underflows (never NaN for finite z; a NaN in z gives NaN). Throws
+  /// dpvae::Error on a dimension mismatch or non-positive chunk sizes.
   template <class T>
   Vector<double> log_prob(const Matrix<T>& z, Index query_chunk = 64, Index component_chunk = 4096) const {
     detail::require(size() > 0, "aggregate posterior: empty");
@@ -115,6 +120,7 @@ class AggregatePosterior {
                    inv_var_t_.row(k).segment(j0, len).array();
             }
             const double b = a.maxCoeff();
+            if (b == -std::numeric_limits<double>::infinity()) continue;  // every term underflows: adds 0
             if (b > run_max) {
               run_sum = run_sum * std::exp(run_max - b) + (a - b).exp().sum();
               run_max = b;
@@ -122,7 +128,8 @@ class AggregatePosterior {
               run_sum += (a - run_max).exp().sum();
             }
           }
-          out(q) = run_max + std::log(run_sum) - log_m;
+          // log 0 = −∞ when every component underflows (far queries, e.g. |z| ≥ 1e155)
+          out(q) = run_sum > 0 ? run_max + std::log(run_sum) - log_m : -std::numeric_limits<double>::infinity();
         }
       }
     });
@@ -229,19 +236,24 @@ inline Matrix<double> psd_sqrt(const Matrix<double>& a) {
 
 /// The Fréchet distance between N(m1, C1) and N(m2, C2) (docs/math.md "FID"):
 ///   ‖m1 − m2‖² + Tr(C1) + Tr(C2) − 2 Tr((C1 C2)^{1/2}),
-/// with Tr((C1 C2)^{1/2}) = Σ sqrt(eig(C1^{1/2} C2 C1^{1/2})), both from symmetric
-/// eigensolvers in double precision; eigenvalues at the rounding level (≤ n ε λ_max) count
-/// as 0, so there are no complex parts and singular covariances are exact.
-/// Units: squared feature units. Throws dpvae::Error when the dimensions differ.
+/// with Tr((C1 C2)^{1/2}) = Σ σ(C1^{1/2} C2^{1/2}), the singular values of the product of the
+/// two symmetric square roots (their squares are the eigenvalues of C1^{1/2} C2 C1^{1/2}, whose
+/// eigensolver would square the condition number and lose every eigenvalue below √(nε)·λ_max).
+/// The square roots come from symmetric eigensolvers in double, eigenvalues at the rounding
+/// level (≤ n ε λ_max) counting as 0; FID(C, C) is 0 to ~n ε Tr(C) (tests: 2048-d spectra of
+/// condition number 1e12 to 1e-9 relative). Units: squared feature units. Cost: two
+/// eigendecompositions and one SVD of d × d (d = 2048: seconds). Throws dpvae::Error when the
+/// dimensions differ or a decomposition fails.
 inline double frechet_distance(const GaussianFit& a, const GaussianFit& b) {
   detail::require(a.mean.size() == b.mean.size() && a.covariance.rows() == b.covariance.rows(),
                   "Fréchet distance: feature dimensions differ (" + std::to_string(a.mean.size()) + " vs " +
                       std::to_string(b.mean.size()) + ")");
-  const Matrix<double> s1 = detail::psd_sqrt(a.covariance);
-  const Matrix<double> m = s1 * b.covariance * s1;
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(Eigen::MatrixXd(0.5 * (m + m.transpose())), Eigen::EigenvaluesOnly);
-  detail::require(es.info() == Eigen::Success, "Fréchet distance: the eigensolver did not converge");
-  const double tr_sqrt = detail::clamp_psd_eigenvalues(es.eigenvalues()).cwiseSqrt().sum();
+  Matrix<double> s1, s2;  // the two eigensolvers are serial in Eigen: run them side by side
+  tbb::parallel_invoke([&] { s1 = detail::psd_sqrt(a.covariance); }, [&] { s2 = detail::psd_sqrt(b.covariance); });
+  const Eigen::MatrixXd product = s1 * s2;
+  Eigen::BDCSVD<Eigen::MatrixXd> svd(product);  // singular values only
+  detail::require(svd.info() == Eigen::Success, "Fréchet distance: the SVD did not converge");
+  const double tr_sqrt = svd.singularValues().sum();
   const double d = (a.mean - b.mean).squaredNorm() + a.covariance.trace() + b.covariance.trace() - 2.0 * tr_sqrt;
   return std::max(d, 0.0);
 }
@@ -275,6 +287,60 @@ template <FeatureExtractor F>
 double fid(const F& extractor, const Matrix<float>& real, const Matrix<float>& generated, Index batch = 500) {
   return frechet_distance(fit_gaussian(extract_features(extractor, real, batch)),
                           fit_gaussian(extract_features(extractor, generated, batch)));
+}
+
+/// KID's result: the mean and the standard deviation (population, ddof 0, as torch-fidelity
+/// reports it) of the unbiased MMD² over the subsets, in squared feature units.
+struct KernelDistance {
+  double mean = 0, sd = 0;
+  Index subsets = 0, subset_size = 0;
+};
+
+/// Kernel inception distance (Bińkowski et al., ICLR 2018; docs/math.md "KID") between two
+/// feature sets (rows are points, d columns each): over `subsets` pairs of subsets of
+/// `subset_size` rows drawn without replacement from each set, the unbiased MMD² with the
+/// cubic polynomial kernel k(x, y) = (xᵀy / d + 1)³,
+///   MMD²_u = Σ_{i≠j} k(x_i, x_j)/(m(m−1)) + Σ_{i≠j} k(y_i, y_j)/(m(m−1)) − 2 Σ_ij k(x_i, y_j)/m²,
+/// in double. Unbiased for MMD² at any subset size (unlike FID), so sets of a few thousand
+/// compare fairly. Defaults are torch-fidelity's (100 subsets of 1,000; subset_size is capped
+/// at the smaller set). Cost O(subsets · m² · d). Throws dpvae::Error when the dimensions
+/// differ, a set has fewer than 2 rows, or subsets < 1.
+template <class T>
+KernelDistance kernel_inception_distance(const Matrix<T>& a, const Matrix<T>& b, Rng& rng, Index subsets = 100,
+                                         Index subset_size = 1000) {
+  detail::require(a.cols() == b.cols() && a.cols() > 0, "KID: the feature dimensions differ (" +
+                                                             std::to_string(a.cols()) + " vs " + std::to_string(b.cols()) + ")");
+  detail::require(a.rows() >= 2 && b.rows() >= 2, "KID: each set needs at least 2 points");
+  detail::require(subsets >= 1 && subset_size >= 2, "KID: needs at least 1 subset of at least 2 points");
+  const Index m = std::min({subset_size, a.rows(), b.rows()}), d = a.cols();
+  const auto draw = [&](Index n) {  // m distinct rows of n: a partial Fisher–Yates shuffle
+    std::vector<Index> idx(static_cast<std::size_t>(n));
+    std::iota(idx.begin(), idx.end(), Index(0));
+    for (Index i = 0; i < m; ++i)
+      std::swap(idx[static_cast<std::size_t>(i)],
+                idx[static_cast<std::size_t>(i + static_cast<Index>(rng.below(static_cast<std::uint64_t>(n - i))))]);
+    idx.resize(static_cast<std::size_t>(m));
+    return idx;
+  };
+  const auto cubic = [d](const Matrix<double>& g) { return ((g.array() / static_cast<double>(d) + 1.0).cube()).matrix(); };
+  std::vector<double> mmd;
+  Matrix<double> x(m, d), y(m, d);
+  for (Index s = 0; s < subsets; ++s) {
+    const auto ia = draw(a.rows()), ib = draw(b.rows());
+    for (Index i = 0; i < m; ++i) {
+      x.row(i) = a.row(ia[static_cast<std::size_t>(i)]).template cast<double>();
+      y.row(i) = b.row(ib[static_cast<std::size_t>(i)]).template cast<double>();
+    }
+    const Matrix<double> kxx = cubic(x * x.transpose()), kyy = cubic(y * y.transpose()), kxy = cubic(x * y.transpose());
+    const double mm1 = static_cast<double>(m) * static_cast<double>(m - 1);
+    mmd.push_back((kxx.sum() - kxx.trace()) / mm1 + (kyy.sum() - kyy.trace()) / mm1 -
+                  2.0 * kxy.sum() / (static_cast<double>(m) * static_cast<double>(m)));
+  }
+  KernelDistance r{0, 0, subsets, m};
+  for (double v : mmd) r.mean += v / static_cast<double>(subsets);
+  for (double v : mmd) r.sd += (v - r.mean) * (v - r.mean) / static_cast<double>(subsets);
+  r.sd = std::sqrt(r.sd);
+  return r;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -366,7 +432,13 @@ concept LikelihoodModel = requires(const M& m, const Matrix<float>& x) {
 ///   z_k = μ(x) + σ(x) ⊙ ε_k, ε_k ~ N(0, I), k = 1 … K,
 /// each point with its own K proposals. The model is called on at most `batch` rows at a
 /// time (the encoder on points, the decoder and prior on proposals), so memory is bounded
-/// by the batch whatever n and K are; the result does not depend on `batch`. `progress`,
+/// by the batch whatever n and K are. What `batch` does not change: the proposals (one RNG
+/// stream, drawn point by point), log q and the logsumexp, all in double; a model whose
+/// forward passes round each row independently of the others in its batch gives the same
+/// result bit for bit for any `batch` (tests: a model computed row by row). What it may change: a float
+/// model's matrix products are blocked by their row count, so its log p_θ(x|z), its
+/// encodings and hence the estimate round differently (measured: up to 3e-8 relative per
+/// point on MNIST, far below the estimator's own standard error). `progress`,
 /// when given, is called with the number of points done. Throws dpvae::Error for K < 1,
 /// batch < 1 or a NaN log-weight.
 template <LikelihoodModel M, class Progress = std::nullptr_t>

@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -25,6 +26,14 @@
 namespace dpvae {
 
 namespace detail_io {
+
+/// Settings that checkpoints record since a later version, each with the value every
+/// checkpoint written before then was trained with (a file without the entry loads into a
+/// model with that value, and is refused by one with another).
+inline const std::map<std::string, std::string>& settings_added_later() {
+  static const std::map<std::string, std::string> added{{"objective.tc_estimator", "mws"}};
+  return added;
+}
 
 /// Collects a model's state into an io::File.
 struct CheckpointWriter {
@@ -103,7 +112,15 @@ void read_checkpoint(Model& model, const io::File& f, const std::string& path) {
   if (recorded) {
     for (const auto& [k, v] : settings) {
       const auto it = f.metadata.find("setting." + k);
-      detail::require(it != f.metadata.end(), path + ": the checkpoint does not record the setting " + k);
+      if (it == f.metadata.end()) {  // a setting added after the file was written: its implied value
+        const auto later = detail_io::settings_added_later().find(k);
+        detail::require(later != detail_io::settings_added_later().end(),
+                        path + ": the checkpoint does not record the setting " + k);
+        detail::require(later->second == v, path + ": the checkpoint predates the setting " + k +
+                                                " and was trained with " + k + " = " + later->second +
+                                                ", this model has " + k + " = " + v);
+        continue;
+      }
       detail::require(it->second == v, path + ": the checkpoint was trained with " + k + " = " + it->second +
                                            ", this model has " + k + " = " + v);
     }

@@ -1,5 +1,6 @@
 // dpvae/objectives/beta_tc.hpp — β-TCVAE: loss = R + α·I + β·TC + γ·DWKL with
-// minibatch-weighted sampling (Chen et al. 2018; docs/math.md "β-TCVAE"):
+// minibatch-weighted (mws) or minibatch stratified (mss) sampling of log q(z) and its
+// marginals (Chen et al. 2018; docs/math.md "β-TCVAE"):
 //   I    = mean[log q(z|x) − log q(z)],
 //   TC   = mean[log q(z) − log Π_k q(z_k)],
 //   DWKL = mean[log Π_k q(z_k) − log p(z)];
@@ -20,11 +21,16 @@ struct BetaTC : ObjectiveBase<T> {
   /// The estimator's log q(z) needs the data-set size M (ModelConfig::dataset_size).
   static constexpr bool uses_dataset_size = true;
   double alpha = 1.0, beta = 6.0, gamma = 1.0;
+  TcEstimator tc_estimator = TcEstimator::mws;
   static constexpr auto hyperparameters() {
     return std::tuple{
         hyperparameter("alpha", &BetaTC::alpha, "beta-tc: the mutual-information weight α", 0.0, kInf, 0.01),
         hyperparameter("beta", &BetaTC::beta, "beta-tc: the total-correlation weight β", 0.0, kInf, 0.04),
-        hyperparameter("gamma", &BetaTC::gamma, "beta-tc: the dimension-wise KL weight γ", 0.0, kInf, 0.15)};
+        hyperparameter("gamma", &BetaTC::gamma, "beta-tc: the dimension-wise KL weight γ", 0.0, kInf, 0.15),
+        choice("tc_estimator", &BetaTC::tc_estimator,
+               "beta-tc: the estimator of log q(z) and its marginals, mws (minibatch-weighted) or mss "
+               "(minibatch stratified; docs/math.md \"β-TCVAE\")",
+               TcEstimator::mws)};
   }
   void validate() const { validate_hyperparameters(*this); }
 
@@ -36,7 +42,7 @@ struct BetaTC : ObjectiveBase<T> {
   Terms latent_loss(const LatentBatch<T>& b, const P& prior, Rng&, LatentGrads<T>& g, Workspace<P>& ws) {
     const Index n = b.z.rows(), d = b.z.cols();
     const Vector<T> log_qzx = log_gaussian_diag(b.z, b.mu, b.logvar);
-    mws_.forward(b.z, b.mu, b.logvar, b.dataset_size);
+    mws_.forward(b.z, b.mu, b.logvar, b.dataset_size, tc_estimator);
     prior.forward(b.z, z0_, logdet_, ws.flow);
     const Vector<T> log_pz =
         (-T(0.5) * z0_.rowwise().squaredNorm().array() - T(0.5 * kLog2Pi * static_cast<double>(d)) + logdet_.array()).matrix();

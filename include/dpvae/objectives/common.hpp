@@ -75,6 +75,10 @@ template <>
 struct EnumNames<MmdKernel> {
   static constexpr std::array<const char*, 2> names{"rbf", "imq"};
 };
+template <>
+struct EnumNames<TcEstimator> {
+  static constexpr std::array<const char*, 2> names{"mws", "mss"};
+};
 
 inline constexpr double kInf = std::numeric_limits<double>::infinity();
 
