@@ -2,6 +2,7 @@
 // Every error in its input ends the program with one line on stderr and exit status 2.
 #include "evaluation.hpp"
 #include "feature_net.hpp"
+#include "fid.hpp"
 #include "figures.hpp"
 #include "reproduce.hpp"
 #include "run_folder.hpp"
@@ -192,6 +193,30 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   compare->add_option("--out", compare_out, "PNG file")->required();
   compare->add_option("--seed", compare_seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
 
+  // --- fid, fid-features ------------------------------------------------------------------
+  FidOptions fid_opts;
+  int fid_threads = 0;
+  auto* fid_cmd = app.add_subcommand("fid", "standard FID and KID between two image sets (FID Inception-v3)");
+  fid_cmd->add_option("a", fid_opts.a, "images (safetensors 'images' n×h×w×c in [0, 1], or IDX), features (--features) or statistics")
+      ->required();
+  fid_cmd->add_option("b", fid_opts.b, "the second set, as A (optional with --save-stats)");
+  fid_cmd->add_option("--weights", fid_opts.weights, "FID Inception weights (safetensors from scripts/convert-fid-inception.py)");
+  fid_cmd->add_option("--save-stats", fid_opts.save_stats, "write A's statistics (mu, sigma) to this safetensors file");
+  fid_cmd->add_option("--json", fid_opts.json_out, "also write the result as JSON");
+  fid_cmd->add_flag("--features", fid_opts.features, "A and B hold features ('features' n×F), not images");
+  fid_cmd->add_option("--batch-size", fid_opts.batch, "images per batch")->capture_default_str()->check(CLI::Range(1, 100000));
+  fid_cmd->add_option("--kid-subsets", fid_opts.kid_subsets, "KID subsets")->capture_default_str()->check(CLI::Range(1, 100000));
+  fid_cmd->add_option("--kid-subset-size", fid_opts.kid_subset_size, "KID subset size")->capture_default_str()->check(CLI::Range(2, 1000000));
+  fid_cmd->add_option("--threads", fid_threads, "worker threads (0 = all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
+  FidFeaturesOptions fidf_opts;
+  auto* fidf_cmd = app.add_subcommand("fid-features", "the FID Inception-v3 pool3 features of an image file");
+  fidf_cmd->add_option("--weights", fidf_opts.weights, "FID Inception weights (safetensors)")->required();
+  fidf_cmd->add_option("--images", fidf_opts.images, "safetensors file with 'images' n×h×w×c in [0, 1]")->required();
+  fidf_cmd->add_option("--out", fidf_opts.out, "safetensors file for 'features' (n × 2048)")->required();
+  fidf_cmd->add_option("--preprocessed-out", fidf_opts.preprocessed_out, "also write the network inputs (n×299×299×3)");
+  fidf_cmd->add_option("--batch-size", fidf_opts.batch, "images per batch")->capture_default_str()->check(CLI::Range(1, 100000));
+  fidf_cmd->add_option("--threads", fid_threads, "worker threads (0 = all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -297,6 +322,11 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
     dpvae::detail::require(repro.threads >= 0 && repro.threads <= 1024, "--threads must be in [0, 1024]");
     repro.out = repro_out;
     return reproduce(repro);
+  }
+  if (*fid_cmd || *fidf_cmd) {
+    std::optional<tbb::global_control> threads;
+    if (fid_threads > 0) threads.emplace(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(fid_threads));
+    return *fid_cmd ? fid(fid_opts) : fid_features(fidf_opts);
   }
   if (*compare) {
     std::vector<LoadedRun> runs;

@@ -5,5 +5,6 @@
 #pragma once
 
 #include "dpvae/eval/feature_net.hpp"
+#include "dpvae/eval/inception.hpp"
 #include "dpvae/eval/metrics.hpp"
 #include "dpvae/eval/representation.hpp"

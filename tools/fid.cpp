@@ -1,0 +1,169 @@
+// tools/fid.cpp — implementation of tools/fid.hpp.
+#include "fid.hpp"
+
+#include "evaluation.hpp"
+#include "io_util.hpp"
+
+#include <dpvae/data/idx.hpp>
+#include <dpvae/eval/inception.hpp>
+#include <dpvae/eval/metrics.hpp>
+#include <dpvae/io/safetensors.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+namespace dpvae::cli {
+
+namespace {
+
+using dpvae::detail::require;
+constexpr const char* kSpace = "FID Inception-v3 (pytorch-fid's port of TF 2015-12-05), pool3, 2048-d";
+
+/// An image set: n × (h·w·c) in [0, 1].
+struct Images {
+  Matrix<float> x;
+  Index h = 0, w = 0, c = 0;
+};
+
+Images images_from_safetensors(const io::File& f, const std::string& path) {
+  const io::Tensor& t = f.at("images", path);
+  require(t.shape.size() == 4 || t.shape.size() == 3,
+          path + ": tensor 'images' must be n × h × w × c or n × h × w (rows are images, channels last)");
+  Images im;
+  im.h = t.shape[1];
+  im.w = t.shape[2];
+  im.c = t.shape.size() == 4 ? t.shape[3] : 1;
+  require(t.shape[0] >= 2 && im.h >= 1 && im.w >= 1 && (im.c == 1 || im.c == 3),
+          path + ": 'images' needs at least 2 images with 1 or 3 channels");
+  im.x.resize(t.shape[0], im.h * im.w * im.c);
+  t.copy_to(im.x.data(), im.x.size(), "images");
+  require(im.x.allFinite() && im.x.minCoeff() >= 0.0f && im.x.maxCoeff() <= 1.0f,
+          path + ": 'images' must hold values in [0, 1]");
+  return im;
+}
+
+/// One side of the comparison: features (n × F) or only their statistics.
+struct Side {
+  std::optional<Matrix<float>> features;
+  GaussianFit fit;
+  Index count = 0;
+  std::string what;
+};
+
+Side load_side(const std::string& path, const FidOptions& o, std::optional<FidInception>& net) {
+  Side s;
+  std::optional<Images> im;
+  if (path.size() > 12 && path.substr(path.size() - 12) == ".safetensors") {
+    const io::File f = io::load(path);
+    if (f.tensors.count("mu") && f.tensors.count("sigma")) {
+      const io::Tensor &mu = f.at("mu", path), &sigma = f.at("sigma", path);
+      require(mu.shape.size() == 1 && sigma.shape == std::vector<std::int64_t>{mu.shape[0], mu.shape[0]},
+              path + ": statistics need mu (F) and sigma (F × F)");
+      s.fit.mean.resize(mu.shape[0]);
+      s.fit.covariance.resize(mu.shape[0], mu.shape[0]);
+      mu.copy_to(s.fit.mean.data(), mu.numel(), "mu");
+      sigma.copy_to(s.fit.covariance.data(), sigma.numel(), "sigma");
+      s.count = f.metadata.count("count") ? std::stoll(f.metadata.at("count")) : 0;
+      s.what = "statistics";
+      return s;
+    }
+    if (o.features) {
+      const io::Tensor& t = f.at("features", path);
+      require(t.shape.size() == 2 && t.shape[0] >= 2, path + ": 'features' must be n × F with n >= 2");
+      Matrix<float> x(t.shape[0], t.shape[1]);
+      t.copy_to(x.data(), x.size(), "features");
+      s.features = std::move(x);
+      s.what = "features";
+    } else {
+      im = images_from_safetensors(f, path);
+    }
+  } else {
+    const data::IdxArray a = data::read_idx(path);
+    require(a.shape.size() == 3 || a.shape.size() == 4, path + ": an IDX image file must be n × h × w [× c]");
+    Images x;
+    x.h = a.shape[1];
+    x.w = a.shape[2];
+    x.c = a.shape.size() == 4 ? a.shape[3] : 1;
+    x.x.resize(a.shape[0], x.h * x.w * x.c);
+    for (Index i = 0; i < x.x.size(); ++i) x.x.data()[i] = static_cast<float>(a.data[static_cast<std::size_t>(i)]) / 255.0f;
+    im = std::move(x);
+  }
+  if (im) {
+    require(!o.weights.empty(), path + ": images need the FID Inception weights (--weights; scripts/convert-fid-inception.py)");
+    if (!net) net.emplace(o.weights);
+    const auto t0 = std::chrono::steady_clock::now();
+    s.features = net->features(im->x, im->h, im->w, im->c, o.batch, [&](Index done) {
+      std::cout << "\rfid: " << path << ": " << done << "/" << im->x.rows() << " images" << std::flush;
+    });
+    std::cout << "  (" << static_cast<double>(im->x.rows()) / seconds_since(t0) << " images/s)" << std::endl;
+    s.what = "images " + std::to_string(im->h) + "×" + std::to_string(im->w) + "×" + std::to_string(im->c);
+  }
+  s.fit = fit_gaussian(*s.features);
+  s.count = s.features->rows();
+  return s;
+}
+
+}  // namespace
+
+int fid(const FidOptions& o) {
+  std::optional<FidInception> net;
+  const Side a = load_side(o.a, o, net);
+  if (!o.save_stats.empty()) {
+    io::File f;
+    f.add("mu", io::Tensor::from(a.fit.mean.data(), {a.fit.mean.size()}));
+    f.add("sigma", io::Tensor::from(a.fit.covariance.data(), {a.fit.covariance.rows(), a.fit.covariance.cols()}));
+    f.metadata["count"] = std::to_string(a.count);
+    f.metadata["feature_space"] = o.features ? "as given (--features)" : kSpace;
+    io::save(o.save_stats, f);
+    std::cout << "fid: statistics of " << a.count << " " << a.what << " written to " << o.save_stats << std::endl;
+    if (o.b.empty()) return 0;
+  }
+  require(!o.b.empty(), "fid: give two sets (A B), or --save-stats OUT with one");
+  const Side b = load_side(o.b, o, net);
+  require(a.fit.mean.size() == b.fit.mean.size(), "fid: the two sides have different feature sizes (" +
+                                                      std::to_string(a.fit.mean.size()) + " vs " +
+                                                      std::to_string(b.fit.mean.size()) + ")");
+  nlohmann::json j;
+  j["fid"] = frechet_distance(a.fit, b.fit);
+  j["feature_space"] = o.features ? "as given (--features)" : kSpace;
+  j["a"] = {{"path", o.a}, {"count", a.count}, {"what", a.what}};
+  j["b"] = {{"path", o.b}, {"count", b.count}, {"what", b.what}};
+  std::printf("FID %.6f (%s; %lld vs %lld)", j["fid"].get<double>(), j["feature_space"].get<std::string>().c_str(),
+              static_cast<long long>(a.count), static_cast<long long>(b.count));
+  if (a.features && b.features) {
+    Rng rng(o.seed);
+    const KernelDistance k = kernel_inception_distance(*a.features, *b.features, rng, o.kid_subsets, o.kid_subset_size);
+    j["kid"] = {{"mean", k.mean}, {"sd", k.sd}, {"subsets", k.subsets}, {"subset_size", k.subset_size}};
+    std::printf("  KID %.6g ± %.2g", k.mean, k.sd);
+  }
+  std::printf("\n");
+  if (!o.json_out.empty()) write_text_atomic(o.json_out, j.dump(2) + "\n");
+  return 0;
+}
+
+int fid_features(const FidFeaturesOptions& o) {
+  const FidInception net(o.weights);
+  const Images im = images_from_safetensors(io::load(o.images), o.images);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Matrix<float> f = net.features(im.x, im.h, im.w, im.c, o.batch);
+  const double secs = seconds_since(t0);
+  io::File out;
+  out.add("features", io::Tensor::from(f.data(), {f.rows(), f.cols()}));
+  io::save(o.out, out);
+  if (!o.preprocessed_out.empty()) {
+    const Matrix<float> p = FidInception::preprocess(im.x, im.h, im.w, im.c);
+    io::File pf;
+    pf.add("images", io::Tensor::from(p.data(), {p.rows(), FidInception::kInputSize, FidInception::kInputSize, 3}));
+    io::save(o.preprocessed_out, pf);
+  }
+  std::printf("images/s: %.3f (%lld images %lldx%lldx%lld)\n", static_cast<double>(im.x.rows()) / secs,
+              static_cast<long long>(im.x.rows()), static_cast<long long>(im.h), static_cast<long long>(im.w),
+              static_cast<long long>(im.c));
+  return 0;
+}
+
+}  // namespace dpvae::cli
