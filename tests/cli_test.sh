@@ -39,6 +39,8 @@ expect_error "negative lambda-od" "--lambda-od must be" $T --objective dip-i --l
 expect_error "lambda-od on another objective" "--lambda-od does not apply to beta-h" $T --objective beta-h --lambda-od 1 --steps 5 --out e1
 expect_error "official preset of dip-ii" "official code has no dip-ii" $T --objective dip-ii --preset official --steps 5 --out e1
 expect_error "a misspelt option" "did you mean --beta?" $T --objective beta-h --bta 3 --steps 5 --out e1
+expect_error "another subcommand's option" "--data-root is an option of" $DPVAE evaluate e1 --out e1.json --data-root x
+expect_error "fid of a file that is no image set" "not an IDX file" $DPVAE fid $DPVAE $DPVAE
 expect_error "lambda on beta-tc" "--lambda does not apply to beta-tc" $T --objective beta-tc --lambda 3 --steps 5 --out e1
 
 # --- resume is bit-identical ------------------------------------------------------------

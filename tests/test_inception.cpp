@@ -20,15 +20,15 @@ using dpvae::test::normal_matrix;
 
 namespace {
 
-/// PyTorch's upsample_bilinear2d (align_corners=False) source coordinate of output pixel o:
-/// like PyTorch for float images, the scale in/out and the coordinate are float (opmath_t);
-/// the interpolation below is in double.
+/// PyTorch's upsample_bilinear2d (align_corners=False) source coordinate of output pixel o,
+/// as PyTorch 1.13's CPU kernel computes it for float images (measured weight by weight):
+/// the scale in/out is a float, the coordinate a double; the interpolation below is in double.
 void source(Index in, Index out, Index o, Index& i0, Index& i1, double& l1) {
   const float scale = static_cast<float>(in) / static_cast<float>(out);
-  const float src = std::max(0.0f, scale * (static_cast<float>(o) + 0.5f) - 0.5f);
+  const double src = std::max(0.0, static_cast<double>(scale) * (static_cast<double>(o) + 0.5) - 0.5);
   i0 = std::min(static_cast<Index>(std::floor(src)), in - 1);
   i1 = std::min(i0 + 1, in - 1);
-  l1 = static_cast<double>(src) - static_cast<double>(i0);
+  l1 = src - static_cast<double>(i0);
 }
 
 /// A weight file of the real layout with random BasicConv2d weights (He-scaled convolutions,

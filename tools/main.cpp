@@ -44,21 +44,34 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 /// " (did you mean --beta?)" for the first unexpected "--option" in a parse error, when an
-/// option of the program is within a third of its length in edits; "" otherwise.
+/// option of the subcommand in use is within a third of its length in edits; " (--x is an
+/// option of train, reproduce)" when it belongs to other subcommands; "" otherwise.
 std::string did_you_mean(const CLI::App& app, const std::string& message) {
   const auto at = message.find("--");
   if (message.find("not expected") == std::string::npos || at == std::string::npos) return "";
   std::string given = message.substr(at);
   given = given.substr(0, given.find_first_of(" ,=\n"));
+  // The options of the subcommand in use (all subcommands when none was recognised).
+  const std::vector<const CLI::App*> all = app.get_subcommands([](const CLI::App*) { return true; });
+  std::vector<const CLI::App*> used;
+  for (const CLI::App* sub : app.get_subcommands()) used.push_back(sub);
+  if (used.empty()) used = all;
   std::string best;
   std::size_t best_d = given.size() / 3 + 1;
-  for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+  for (const auto* sub : used)
     for (const auto* opt : sub->get_options())
       for (const auto& name : opt->get_lnames()) {
         const std::size_t d = edit_distance(given, "--" + name);
-        if (d < best_d) best_d = d, best = "--" + name;
+        if (d < best_d && d > 0) best_d = d, best = "--" + name;
       }
-  return best.empty() ? "" : " (did you mean " + best + "?)";
+  if (!best.empty()) return " (did you mean " + best + "?)";
+  std::string owners;  // an option of other subcommands: say whose
+  for (const auto* sub : all)
+    for (const auto* opt : sub->get_options())
+      for (const auto& name : opt->get_lnames())
+        if ("--" + name == given && owners.find(sub->get_name()) == std::string::npos)
+          owners += (owners.empty() ? "" : ", ") + sub->get_name();
+  return owners.empty() ? "" : " (" + given + " is an option of " + owners + ")";
 }
 
 int run(int argc, char** argv, dpvae::cli::Comm& comm) {

@@ -36,7 +36,8 @@ namespace dpvae {
 /// align_corners=False, antialias=False): the source coordinate of output pixel i is
 /// max(0, (i + ½)·in/out − ½), its two neighbours are floor and floor + 1 (clamped to the
 /// last pixel), weighted by the fractional part. `in` is h × w × c (channels last), `out`
-/// oh × ow × c. Computed in float with PyTorch's operation order.
+/// oh × ow × c. in/out is a float and the coordinate a double, as in PyTorch's CPU kernel
+/// (the input equals F.interpolate's to 1e-6: benchmarks/fid_inception_reference.py).
 inline void resize_bilinear(const float* in, Index h, Index w, Index c, float* out, Index oh, Index ow) {
   detail::require(h >= 1 && w >= 1 && c >= 1 && oh >= 1 && ow >= 1, "resize: sizes must be positive");
   const auto taps = [](Index in_size, Index out_size) {
@@ -45,12 +46,14 @@ inline void resize_bilinear(const float* in, Index h, Index w, Index c, float* o
       float l0, l1;
     };
     std::vector<Tap> t(static_cast<std::size_t>(out_size));
+    // As PyTorch 1.13's CPU kernel: the scale in float, the coordinate in double from it,
+    // the weights in float (measured against F.interpolate weight by weight).
     const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
     for (Index o = 0; o < out_size; ++o) {
-      const float src = std::max(0.0f, scale * (static_cast<float>(o) + 0.5f) - 0.5f);
+      const double src = std::max(0.0, static_cast<double>(scale) * (static_cast<double>(o) + 0.5) - 0.5);
       const auto i0 = std::min(static_cast<Index>(src), in_size - 1);
       const Index i1 = i0 + (i0 < in_size - 1 ? 1 : 0);
-      const float l1 = src - static_cast<float>(i0);
+      const auto l1 = static_cast<float>(src - static_cast<double>(i0));
       t[static_cast<std::size_t>(o)] = {i0, i1, 1.0f - l1, l1};
     }
     return t;
