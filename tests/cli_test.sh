@@ -41,6 +41,26 @@ expect_error "official preset of dip-ii" "official code has no dip-ii" $T --obje
 expect_error "a misspelt option" "did you mean --beta?" $T --objective beta-h --bta 3 --steps 5 --out e1
 expect_error "another subcommand's option" "--data-root is an option of" $DPVAE evaluate e1 --out e1.json --data-root x
 expect_error "fid of a file that is no image set" "not an IDX file" $DPVAE fid $DPVAE $DPVAE
+# Statistics and features that once crashed or gave a number: each is refused in one line.
+python3 - <<'PY'
+import json, struct
+def safetensors(path, tensors):
+    header, data = {}, b""
+    for name, (shape, values) in tensors.items():
+        raw = struct.pack("<%df" % len(values), *values)
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + data)
+safetensors("stats0.safetensors", {"mu": ([0], []), "sigma": ([0, 0], [])})
+safetensors("nonsym.safetensors", {"mu": ([2], [0, 0]), "sigma": ([2, 2], [1, 0.5, 0, 1])})
+safetensors("huge.safetensors", {"features": ([3, 2], [1e30, 0, 0, 1e30, 1, 1])})
+PY
+expect_error "fid statistics of dimension 0" "F >= 1" $DPVAE fid stats0.safetensors stats0.safetensors
+expect_error "fid statistics not symmetric" "sigma is not symmetric" $DPVAE fid nonsym.safetensors nonsym.safetensors
+expect_error "fid features beyond double range" "beyond 1e15" $DPVAE fid huge.safetensors huge.safetensors --features
+expect_error "fid --json into a missing folder" "no folder" $DPVAE fid huge.safetensors huge.safetensors --features --json nodir/x.json
 expect_error "lambda on beta-tc" "--lambda does not apply to beta-tc" $T --objective beta-tc --lambda 3 --steps 5 --out e1
 
 # --- resume is bit-identical ------------------------------------------------------------

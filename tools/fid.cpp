@@ -11,7 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -22,6 +26,18 @@ namespace {
 
 using dpvae::detail::require;
 constexpr const char* kSpace = "FID Inception-v3 (pytorch-fid's port of TF 2015-12-05), pool3, 2048-d";
+constexpr const char* kGivenSpace = "as given (--features)";
+
+/// Refuses an output path whose folder does not exist, or that names one of the inputs.
+void check_output(const std::string& out, std::initializer_list<std::string> inputs, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(out), parent = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  require(fs::is_directory(parent, ec), "cannot write " + what + " " + out + ": no folder " + parent.string());
+  require(!fs::is_directory(p, ec), "cannot write " + what + " " + out + ": it is a folder");
+  for (const std::string& in : inputs)
+    require(in.empty() || !fs::equivalent(p, in, ec), what + " " + out + " would overwrite an input");
+}
 
 /// An image set: n × (h·w·c) in [0, 1].
 struct Images {
@@ -31,14 +47,13 @@ struct Images {
 
 Images images_from_safetensors(const io::File& f, const std::string& path) {
   const io::Tensor& t = f.at("images", path);
-  require(t.shape.size() == 4 || t.shape.size() == 3,
-          path + ": tensor 'images' must be n × h × w × c or n × h × w (rows are images, channels last)");
+  require(t.shape.size() == 4, path + ": tensor 'images' must be n × h × w × c (rows are images, channels last)");
   Images im;
   im.h = t.shape[1];
   im.w = t.shape[2];
-  im.c = t.shape.size() == 4 ? t.shape[3] : 1;
-  require(t.shape[0] >= 2 && im.h >= 1 && im.w >= 1 && (im.c == 1 || im.c == 3),
-          path + ": 'images' needs at least 2 images with 1 or 3 channels");
+  im.c = t.shape[3];
+  require(t.shape[0] >= 1 && im.h >= 1 && im.w >= 1 && (im.c == 1 || im.c == 3),
+          path + ": 'images' needs at least 1 image with 1 or 3 channels");
   im.x.resize(t.shape[0], im.h * im.w * im.c);
   t.copy_to(im.x.data(), im.x.size(), "images");
   require(im.x.allFinite() && im.x.minCoeff() >= 0.0f && im.x.maxCoeff() <= 1.0f,
@@ -51,7 +66,7 @@ struct Side {
   std::optional<Matrix<float>> features;
   GaussianFit fit;
   Index count = 0;
-  std::string what;
+  std::string what, space;
 };
 
 Side load_side(const std::string& path, const FidOptions& o, std::optional<FidInception>& net) {
@@ -59,25 +74,37 @@ Side load_side(const std::string& path, const FidOptions& o, std::optional<FidIn
   std::optional<Images> im;
   if (path.size() > 12 && path.substr(path.size() - 12) == ".safetensors") {
     const io::File f = io::load(path);
-    if (f.tensors.count("mu") && f.tensors.count("sigma")) {
+    if (f.tensors.count("mu") || f.tensors.count("sigma")) {  // statistics (--save-stats)
       const io::Tensor &mu = f.at("mu", path), &sigma = f.at("sigma", path);
-      require(mu.shape.size() == 1 && sigma.shape == std::vector<std::int64_t>{mu.shape[0], mu.shape[0]},
-              path + ": statistics need mu (F) and sigma (F × F)");
+      require(mu.shape.size() == 1 && mu.shape[0] >= 1 && sigma.shape == std::vector<std::int64_t>{mu.shape[0], mu.shape[0]},
+              path + ": statistics need mu (F values, F >= 1) and sigma (F × F)");
       s.fit.mean.resize(mu.shape[0]);
       s.fit.covariance.resize(mu.shape[0], mu.shape[0]);
       mu.copy_to(s.fit.mean.data(), mu.numel(), "mu");
       sigma.copy_to(s.fit.covariance.data(), sigma.numel(), "sigma");
-      s.count = f.metadata.count("count") ? std::stoll(f.metadata.at("count")) : 0;
+      const Matrix<double>& c = s.fit.covariance;
+      require(s.fit.mean.allFinite() && c.allFinite(), path + ": mu or sigma holds a non-finite value");
+      const double scale = std::max(c.cwiseAbs().maxCoeff(), std::numeric_limits<double>::min());
+      require((c - c.transpose()).cwiseAbs().maxCoeff() <= 1e-6 * scale, path + ": sigma is not symmetric");
+      require(c.diagonal().minCoeff() >= 0, path + ": sigma has a negative variance: not a covariance");
+      const auto count = f.metadata.find("count");
+      if (count != f.metadata.end()) std::from_chars(count->second.data(), count->second.data() + count->second.size(), s.count);
+      const auto space = f.metadata.find("feature_space");
+      s.space = space != f.metadata.end() ? space->second : "unknown (no feature_space in the file)";
       s.what = "statistics";
       return s;
     }
     if (o.features) {
       const io::Tensor& t = f.at("features", path);
-      require(t.shape.size() == 2 && t.shape[0] >= 2, path + ": 'features' must be n × F with n >= 2");
+      require(t.shape.size() == 2 && t.shape[0] >= 2 && t.shape[1] >= 1, path + ": 'features' must be n × F with n >= 2, F >= 1");
       Matrix<float> x(t.shape[0], t.shape[1]);
       t.copy_to(x.data(), x.size(), "features");
+      require(x.allFinite(), path + ": 'features' holds a non-finite value");
+      // Covariances of values beyond 1e15 lose every digit in double (no feature net gives them).
+      require(x.cwiseAbs().maxCoeff() <= 1e15f, path + ": 'features' holds values beyond 1e15");
       s.features = std::move(x);
       s.what = "features";
+      s.space = kGivenSpace;
     } else {
       im = images_from_safetensors(f, path);
     }
@@ -88,11 +115,13 @@ Side load_side(const std::string& path, const FidOptions& o, std::optional<FidIn
     x.h = a.shape[1];
     x.w = a.shape[2];
     x.c = a.shape.size() == 4 ? a.shape[3] : 1;
+    require(a.shape[0] >= 2 && (x.c == 1 || x.c == 3), path + ": an IDX image set needs at least 2 images of 1 or 3 channels");
     x.x.resize(a.shape[0], x.h * x.w * x.c);
     for (Index i = 0; i < x.x.size(); ++i) x.x.data()[i] = static_cast<float>(a.data[static_cast<std::size_t>(i)]) / 255.0f;
     im = std::move(x);
   }
   if (im) {
+    require(im->x.rows() >= 2, path + ": a set needs at least 2 images for its Gaussian fit");
     require(!o.weights.empty(), path + ": images need the FID Inception weights (--weights; scripts/convert-fid-inception.py)");
     if (!net) net.emplace(o.weights);
     const auto t0 = std::chrono::steady_clock::now();
@@ -101,6 +130,7 @@ Side load_side(const std::string& path, const FidOptions& o, std::optional<FidIn
     });
     std::cout << "  (" << static_cast<double>(im->x.rows()) / seconds_since(t0) << " images/s)" << std::endl;
     s.what = "images " + std::to_string(im->h) + "×" + std::to_string(im->w) + "×" + std::to_string(im->c);
+    s.space = kSpace;
   }
   s.fit = fit_gaussian(*s.features);
   s.count = s.features->rows();
@@ -110,6 +140,11 @@ Side load_side(const std::string& path, const FidOptions& o, std::optional<FidIn
 }  // namespace
 
 int fid(const FidOptions& o) {
+  if (!o.save_stats.empty()) check_output(o.save_stats, {o.a, o.b, o.weights}, "--save-stats");
+  if (!o.json_out.empty()) {
+    require(!o.b.empty(), "fid: --json needs two sets (A B)");
+    check_output(o.json_out, {o.a, o.b, o.weights}, "--json");
+  }
   std::optional<FidInception> net;
   const Side a = load_side(o.a, o, net);
   if (!o.save_stats.empty()) {
@@ -117,7 +152,7 @@ int fid(const FidOptions& o) {
     f.add("mu", io::Tensor::from(a.fit.mean.data(), {a.fit.mean.size()}));
     f.add("sigma", io::Tensor::from(a.fit.covariance.data(), {a.fit.covariance.rows(), a.fit.covariance.cols()}));
     f.metadata["count"] = std::to_string(a.count);
-    f.metadata["feature_space"] = o.features ? "as given (--features)" : kSpace;
+    f.metadata["feature_space"] = a.space;
     io::save(o.save_stats, f);
     std::cout << "fid: statistics of " << a.count << " " << a.what << " written to " << o.save_stats << std::endl;
     if (o.b.empty()) return 0;
@@ -127,25 +162,36 @@ int fid(const FidOptions& o) {
   require(a.fit.mean.size() == b.fit.mean.size(), "fid: the two sides have different feature sizes (" +
                                                       std::to_string(a.fit.mean.size()) + " vs " +
                                                       std::to_string(b.fit.mean.size()) + ")");
+  require(a.space == b.space, "fid: the two sides come from different feature spaces (" + a.space + " vs " + b.space + ")");
   nlohmann::json j;
   j["fid"] = frechet_distance(a.fit, b.fit);
-  j["feature_space"] = o.features ? "as given (--features)" : kSpace;
+  require(std::isfinite(j["fid"].get<double>()),
+          "fid: the distance is not finite (features too large for double precision?)");
+  j["feature_space"] = a.space;
   j["a"] = {{"path", o.a}, {"count", a.count}, {"what", a.what}};
   j["b"] = {{"path", o.b}, {"count", b.count}, {"what", b.what}};
-  std::printf("FID %.6f (%s; %lld vs %lld)", j["fid"].get<double>(), j["feature_space"].get<std::string>().c_str(),
-              static_cast<long long>(a.count), static_cast<long long>(b.count));
+  std::string line = "FID " + std::to_string(j["fid"].get<double>()) + " (" + a.space + "; " +
+                     std::to_string(a.count) + " vs " + std::to_string(b.count) + ")";
   if (a.features && b.features) {
     Rng rng(o.seed);
     const KernelDistance k = kernel_inception_distance(*a.features, *b.features, rng, o.kid_subsets, o.kid_subset_size);
+    require(std::isfinite(k.mean) && std::isfinite(k.sd), "fid: KID is not finite (features too large for double precision?)");
     j["kid"] = {{"mean", k.mean}, {"sd", k.sd}, {"subsets", k.subsets}, {"subset_size", k.subset_size}};
-    std::printf("  KID %.6g ± %.2g", k.mean, k.sd);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "  KID %.6g ± %.2g", k.mean, k.sd);
+    line += buf;
   }
-  std::printf("\n");
+  std::cout << line << std::endl;  // printed once everything is computed and checked
   if (!o.json_out.empty()) write_text_atomic(o.json_out, j.dump(2) + "\n");
   return 0;
 }
 
 int fid_features(const FidFeaturesOptions& o) {
+  check_output(o.out, {o.images, o.weights}, "--out");
+  if (!o.preprocessed_out.empty()) {
+    check_output(o.preprocessed_out, {o.images, o.weights, o.out}, "--preprocessed-out");
+    require(o.preprocessed_out != o.out, "--preprocessed-out and --out name the same file");
+  }
   const FidInception net(o.weights);
   const Images im = images_from_safetensors(io::load(o.images), o.images);
   const auto t0 = std::chrono::steady_clock::now();

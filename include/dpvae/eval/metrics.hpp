@@ -245,6 +245,9 @@ inline Matrix<double> psd_sqrt(const Matrix<double>& a) {
 /// eigendecompositions and one SVD of d × d (d = 2048: seconds). Throws dpvae::Error when the
 /// dimensions differ or a decomposition fails.
 inline double frechet_distance(const GaussianFit& a, const GaussianFit& b) {
+  detail::require(a.mean.size() >= 1 && a.covariance.rows() == a.mean.size() && a.covariance.cols() == a.mean.size() &&
+                      b.covariance.rows() == b.mean.size() && b.covariance.cols() == b.mean.size(),
+                  "Fréchet distance: each side needs a mean of F >= 1 values and an F × F covariance");
   detail::require(a.mean.size() == b.mean.size() && a.covariance.rows() == b.covariance.rows(),
                   "Fréchet distance: feature dimensions differ (" + std::to_string(a.mean.size()) + " vs " +
                       std::to_string(b.mean.size()) + ")");

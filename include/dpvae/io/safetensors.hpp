@@ -283,6 +283,8 @@ inline File parse(const std::vector<unsigned char>& buf, const std::string& path
 
 /// Reads and parses a safetensors file; throws dpvae::Error if it is missing or invalid.
 inline File load(const std::filesystem::path& path) {
+  std::error_code ec;
+  detail::require(!std::filesystem::is_directory(path, ec), "cannot read " + path.string() + ": it is a folder, not a file");
   std::ifstream in(path, std::ios::binary);
   detail::require(static_cast<bool>(in), "cannot open " + path.string() + ": " + std::strerror(errno));
   std::vector<unsigned char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
