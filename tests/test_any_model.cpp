@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <unistd.h>
@@ -140,6 +141,12 @@ TEST_CASE("make_model by name, the standard prior, and hyperparameters set throu
   CHECK(back->prior_name() == "standard");
   CHECK(back->hyperparameters().at("beta") == "4");
   CHECK(params(back->parameters()) == params(m->parameters()));
+  // FactorVAE owns a discriminator: a refused value restores the others, and training goes on.
+  auto f = make_model("factor", "decoupled", test::moons_config(4), {{"discriminator_width", "16"}});
+  f->set_hyperparameters({{"gamma", "3"}});
+  CHECK_THROWS_AS(f->set_hyperparameters({{"gamma", "4"}, {"discriminator_lr", "-1"}}), Error);
+  CHECK(f->hyperparameters().at("gamma") == "3");
+  for (int s = 0; s < 3; ++s) CHECK(std::isfinite(f->train_step(moons_batch(s)).loss()));
   CHECK_THROWS_WITH_AS(make_model("beta-hh", "standard", test::moons_config()), doctest::Contains("beta-h"), Error);
   CHECK_THROWS_WITH_AS(make_model("vae", "flat", test::moons_config()), doctest::Contains("unknown prior 'flat'"),
                        Error);

@@ -22,10 +22,16 @@ class ModelAdapter final : public AnyModel {
     return v;
   }
   void set_hyperparameters(const HyperparameterValues& values) override {
-    auto o = m_.objective();  // a copy: the model keeps its values if one is refused
-    apply_hyperparameters(o, values);
-    o.validate();
-    m_.objective() = std::move(o);
+    // Set in place and restore the previous values if one is refused (copying the objective
+    // would copy FactorVAE's discriminator with views into the original's buffers).
+    HyperparameterValues before = hyperparameters();
+    try {
+      apply_hyperparameters(m_.objective(), values);
+      m_.objective().validate();
+    } catch (...) {
+      apply_hyperparameters(m_.objective(), before);
+      throw;
+    }
   }
   std::vector<std::pair<std::string, std::string>> settings() const override { return m_.settings(); }
   std::string identity() const override { return m_.identity(); }
