@@ -67,6 +67,50 @@ json_check "image metrics name the feature space and its accuracy" img.json \
   "'feature net' in j['feature_space']['name'] and j['feature_space']['test_accuracy'] > 0.9 and math.isfinite(j['fid']['value']) and j['nll']['bits_per_dim'] > 0"
 pngs_ok "image figures (samples, traversals, sweeps, latent)" ifigs/info-decoupled-samples.png ifigs/info-decoupled-traversals.png ifigs/info-decoupled-sweeps.png ifigs/info-decoupled-latent.png
 
+# --- standard FID with random FID Inception weights (the real ones cannot be downloaded here) --
+# The same 6 test images as PGM files, as a uint8 .npy and as an IDX file: FID 0 between any
+# two (the readers give the network the same input; KID's unbiased estimate of a set against
+# itself is not 0); a run's samples; evaluate --fid-weights.
+"$RANDOM_INCEPTION" w.safetensors || bad "make_random_inception failed"
+python3 - <<'PY'
+import os, struct
+raw = open("shapes/t10k-images-idx3-ubyte", "rb").read()[16:16 + 6 * 256]
+os.makedirs("pgm", exist_ok=True)
+for i in range(6):
+    open("pgm/%d.pgm" % i, "wb").write(b"P5 16 16 255\n" + raw[i * 256:(i + 1) * 256])
+header = "{'descr': '|u1', 'fortran_order': False, 'shape': (6, 16, 16), }"
+header += " " * (-(10 + len(header) + 1) % 64) + "\n"
+open("six.npy", "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + raw)
+open("six.idx", "wb").write(struct.pack(">IIII", 0x803, 6, 16, 16) + raw)
+PY
+for pair in "pgm six.npy" "six.npy six.idx"; do
+  # shellcheck disable=SC2086
+  if $DPVAE fid $pair --weights w.safetensors --json fid.json >fid.txt 2>&1; then
+    json_check "fid $pair: 0 for the same images" fid.json "abs(j['fid']) < 1e-6 and math.isfinite(j['kid']['mean']) and j['a']['count'] == 6 and j['b']['count'] == 6 and 'Inception' in j['feature_space']"
+  else
+    bad "fid $pair: $(tail -2 fid.txt)"
+  fi
+done
+if $DPVAE fid img six.idx --weights w.safetensors --samples 8 --json fid.json >fid.txt 2>&1; then
+  json_check "fid of a run's samples" fid.json "math.isfinite(j['fid']) and j['a']['count'] == 8 and 'samples of' in j['a']['what']"
+else
+  bad "fid of a run: $(tail -2 fid.txt)"
+fi
+expect_error "fid of a two-moons run" "are not images" $DPVAE fid dp six.idx --weights w.safetensors --samples 8
+expect_error "fid of a missing folder" "No such file or directory" $DPVAE fid ifigs/empty six.idx --weights w.safetensors
+mkdir -p ifigs/empty
+expect_error "fid of a folder without images" "no image files" $DPVAE fid ifigs/empty six.idx --weights w.safetensors
+if $DPVAE evaluate img --out std.json --feature-net feature-nets/idx-shapes.safetensors $SMALL --fid-weights w.safetensors \
+     --standard-fid-samples 8 >eval.txt 2>&1; then
+  json_check "evaluate --fid-weights: standard FID, FID(LP) and KID beside the domain ones" std.json \
+    "all(math.isfinite(j[k]['value']) and j[k]['generated'] == 8 and j[k]['real'] == 8 and 'Inception' in j[k]['feature_space'] for k in ['fid_inception', 'fid_lp_inception']) and math.isfinite(j['kid_inception']['mean']) and 'feature net' in j['fid']['feature_space']"
+  grep -q "standard FID" eval.txt && pass "evaluate prints the standard FID" || bad "no standard FID line: $(tail -1 eval.txt)"
+else
+  bad "evaluate --fid-weights: $(tail -3 eval.txt)"
+fi
+expect_error "evaluate --fid-weights on two-moons" "are not images" $DPVAE evaluate dp --out x.json $SMALL --fid-weights w.safetensors
+expect_error "evaluate with a missing weight file" "cannot open" $DPVAE evaluate img --out x.json $SMALL --fid-weights nosuch.safetensors
+
 # --- reproduce on the tiny budget: a complete table; a second call reuses everything --------
 if $DPVAE reproduce --dataset two-moons --budget tiny --out rep >rep.txt 2>&1; then pass "reproduce (tiny)"; else bad "reproduce: $(tail -3 rep.txt)"; fi
 [ "$(grep -c '^| .*VAE' rep/table.md)" -ge 12 ] && pass "table.md has the 12 models" || bad "table.md: $(cat rep/table.md | head -20)"

@@ -5,6 +5,7 @@
 // features do not depend on the batch or the thread count. (Agreement with PyTorch's network:
 // benchmarks/fid_inception_reference.py, which needs PyTorch.)
 #include "gradcheck.hpp"
+#include "inception_weights.hpp"
 
 #include <dpvae/eval/inception.hpp>
 
@@ -17,6 +18,7 @@
 
 using namespace dpvae;
 using dpvae::test::normal_matrix;
+using dpvae::test::random_inception;
 
 namespace {
 
@@ -29,26 +31,6 @@ void source(Index in, Index out, Index o, Index& i0, Index& i1, double& l1) {
   i0 = std::min(static_cast<Index>(std::floor(src)), in - 1);
   i1 = std::min(i0 + 1, in - 1);
   l1 = src - static_cast<double>(i0);
-}
-
-/// A weight file of the real layout with random BasicConv2d weights (He-scaled convolutions,
-/// batch-norm statistics near 1 and 0, so activations stay of order 1 through the network).
-io::File random_inception(Rng& rng) {
-  io::File f;
-  for (const auto& [name, shape] : detail::fid_inception_layout()) {
-    std::vector<float> v(static_cast<std::size_t>(std::accumulate(shape.begin(), shape.end(), std::int64_t(1),
-                                                                  std::multiplies<>())));
-    const bool conv = name.size() > 12 && name.substr(name.size() - 12) == ".conv.weight";
-    const double fan_in = conv ? static_cast<double>(shape[1] * shape[2] * shape[3]) : 1.0;
-    for (float& x : v) {
-      if (conv) x = static_cast<float>(rng.normal() * std::sqrt(2.0 / fan_in));
-      else if (name.ends_with(".bn.weight")) x = static_cast<float>(0.5 + rng.uniform());
-      else if (name.ends_with(".bn.running_var")) x = static_cast<float>(0.5 + 1.5 * rng.uniform());
-      else x = static_cast<float>(0.4 * rng.uniform() - 0.2);
-    }
-    f.add(name, io::Tensor::from(v.data(), shape));
-  }
-  return f;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "evaluation.hpp"
 
 #include "feature_net.hpp"
+#include "fid.hpp"
 #include "figures.hpp"
 #include "io_util.hpp"
 #include "latents.hpp"
@@ -10,6 +11,9 @@
 
 #include <cmath>
 #include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -65,6 +69,32 @@ json tc_estimates(AnyModel& m, const Matrix<double>& mu, const Matrix<double>& l
   return out;
 }
 
+/// The FID Inception network of a weight file, loaded once per process (reproduce evaluates
+/// twelve runs with it).
+const FidInception& inception_network(const fs::path& weights) {
+  static std::mutex mutex;
+  static std::map<std::string, std::unique_ptr<FidInception>> nets;
+  const std::lock_guard lock(mutex);
+  std::unique_ptr<FidInception>& net = nets[fs::absolute(weights).string()];
+  if (!net) net = std::make_unique<FidInception>(weights);
+  return *net;
+}
+
+/// The FID Inception features of the first n test images of a data set, computed once per
+/// process and (weights, data set, n).
+const Matrix<float>& real_inception_features(const fs::path& weights, const RunConfig& c, const Data& d, Index n) {
+  static std::mutex mutex;
+  static std::map<std::string, Matrix<float>> cache;
+  const std::lock_guard lock(mutex);
+  const std::string key = fs::absolute(weights).string() + "\n" + c.dataset + "\n" + c.data_root + "\n" + std::to_string(n);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    const Matrix<float> x = d.test.topRows(n).cwiseMax(0.0f).cwiseMin(1.0f);
+    it = cache.emplace(key, inception_network(weights).features(x, d.height, d.width, d.channels)).first;
+  }
+  return it->second;
+}
+
 }  // namespace
 
 json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
@@ -79,6 +109,12 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
   }
   AnyModel& m = *run.model;
   const Data& d = run.data;
+  const FidInception* inception = nullptr;
+  if (!o.fid_weights.empty()) {  // checked before any work
+    require(d.images, "--fid-weights: the run's data (" + run.config.dataset + ") are not images");
+    require(o.standard_fid_samples >= 2, "--standard-fid-samples must be >= 2");
+    inception = &inception_network(o.fid_weights);
+  }
   const auto t_all = Clock::now();
   json j;
   j["run"] = out.empty() ? "" : fs::absolute(out).parent_path().string();
@@ -140,6 +176,41 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
               {"generated", f->rows()}, {"real", f_real.rows()}, {"feature_space", space.name}};
   }
   timing["fid"] = seconds_since(t);
+
+  // Standard FID, FID(LP) and KID in the FID Inception's feature space (docs/math.md
+  // "Standard FID"): n of the same random and LP samples, evenly spaced through them (the LP
+  // samples are sorted by q(z): a prefix would be only the lowest), against the first n test
+  // images, so that the domain and the standard figures describe the same samples.
+  if (inception) {
+    t = Clock::now();
+    const Index n = std::min({o.standard_fid_samples, o.samples, static_cast<Index>(d.test.rows())});
+    progress_line("standard FID: FID Inception features of " + std::to_string(n) + " test images, " + std::to_string(n) +
+                  " random and " + std::to_string(n) + " LP samples");
+    const Matrix<float>& f_real_std = real_inception_features(o.fid_weights, run.config, d, n);
+    const auto features = [&](const Matrix<float>& x) {
+      std::vector<Index> rows(static_cast<std::size_t>(n));
+      for (Index i = 0; i < n; ++i) rows[static_cast<std::size_t>(i)] = i * x.rows() / n;
+      return inception->features(rows_of(x, rows).cwiseMax(0.0f).cwiseMin(1.0f), d.height, d.width, d.channels);
+    };
+    const Matrix<float> f_random_std = features(x_random), f_lp_std = features(x_lp);
+    const GaussianFit real_std = fit_gaussian(f_real_std);
+    const std::string weights = fs::absolute(o.fid_weights).string();
+    const Index kid_size = std::min<Index>(1000, n);
+    Rng kid_std_rng(o.seed ^ 0x1CE97ull);
+    for (const auto& [name, f] : {std::pair{"", &f_random_std}, std::pair{"_lp", &f_lp_std}}) {
+      j[std::string("fid") + name + "_inception"] = {{"value", frechet_distance(real_std, fit_gaussian(*f))},
+                                                     {"generated", n},
+                                                     {"real", n},
+                                                     {"real_set", "test (first " + std::to_string(n) + ")"},
+                                                     {"feature_space", FidInception::kFeatureSpace},
+                                                     {"weights", weights}};
+      const KernelDistance k = kernel_inception_distance(f_real_std, *f, kid_std_rng, 100, kid_size);
+      j[std::string("kid") + name + "_inception"] = {{"mean", k.mean}, {"sd", k.sd}, {"subsets", k.subsets},
+                                                     {"subset_size", k.subset_size}, {"generated", n}, {"real", n},
+                                                     {"feature_space", FidInception::kFeatureSpace}};
+    }
+    timing["fid_inception"] = seconds_since(t);
+  }
 
   // sKL in the representation space.
   t = Clock::now();

@@ -24,11 +24,20 @@ struct EvalOptions {
   std::uint64_t seed = 1;
   std::filesystem::path feature_net{};  ///< FID feature net file (images); trained if missing
   std::filesystem::path figures{};      ///< when set, the run's figures are written here
+  /// FID Inception weights (scripts/convert-fid-inception.py): when set, standard FID, FID(LP)
+  /// and KID in that network's feature space are reported beside the domain ones.
+  std::filesystem::path fid_weights{};
+  Index standard_fid_samples = 2000;  ///< images per side of the standard FID (capped at samples and the test set)
 };
 
 /// Every metric of one run as JSON (written atomically to `out` when it is not empty):
-/// fid, fid_lp (with the feature space, its accuracy and the sample counts), skl, nll
-/// (nats and bits/dim, K), leakage curve, probe accuracy, MIG (two-moons), timings.
+/// fid, fid_lp (with the feature space, its accuracy and the sample counts), kid, kid_lp,
+/// with o.fid_weights fid_inception, fid_lp_inception, kid_inception and kid_lp_inception
+/// (the first n random and LP samples against the first n test images, n =
+/// min(o.standard_fid_samples, o.samples, test size)), skl, nll (nats and bits/dim, K),
+/// leakage curve, probe accuracy, MIG (two-moons), β-TCVAE's estimates, timings. Throws
+/// dpvae::Error for bad options, unreadable weights, or weights asked for on data that are
+/// not images.
 nlohmann::json evaluate(LoadedRun& run, const EvalOptions& o, const std::filesystem::path& out);
 
 /// Seconds since `t` on the steady clock: the timings of the metrics JSON and of reproduce.

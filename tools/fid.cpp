@@ -2,9 +2,9 @@
 #include "fid.hpp"
 
 #include "evaluation.hpp"
+#include "image_sets.hpp"
 #include "io_util.hpp"
 
-#include <dpvae/data/idx.hpp>
 #include <dpvae/eval/inception.hpp>
 #include <dpvae/eval/metrics.hpp>
 #include <dpvae/io/safetensors.hpp>
@@ -18,6 +18,7 @@
 #include <limits>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 namespace dpvae::cli {
@@ -25,7 +26,6 @@ namespace dpvae::cli {
 namespace {
 
 using dpvae::detail::require;
-constexpr const char* kSpace = "FID Inception-v3 (pytorch-fid's port of TF 2015-12-05), pool3, 2048-d";
 constexpr const char* kGivenSpace = "as given (--features)";
 
 /// Refuses an output path whose folder does not exist, or that names one of the inputs.
@@ -59,6 +59,22 @@ Images images_from_safetensors(const io::File& f, const std::string& path) {
   require(im.x.allFinite() && im.x.minCoeff() >= 0.0f && im.x.maxCoeff() <= 1.0f,
           path + ": 'images' must hold values in [0, 1]");
   return im;
+}
+
+/// A safetensors "images" tensor as a source of one group.
+ImageSource safetensors_source(Images im, const std::string& path) {
+  auto x = std::make_shared<Images>(std::move(im));
+  ImageSource s;
+  s.count = x->x.rows();
+  s.what = "images " + std::to_string(x->h) + "×" + std::to_string(x->w) + "×" + std::to_string(x->c) + " (" + path + ")";
+  s.read = [x](Index begin, Index end) {
+    ImageGroup g;
+    g.h = x->h, g.w = x->w, g.c = x->c;
+    g.x = x->x.middleRows(begin, end - begin);
+    for (Index i = 0; i < end - begin; ++i) g.rows.push_back(i);
+    return std::vector<ImageGroup>{std::move(g)};
+  };
+  return s;
 }
 
 /// One side of the comparison: features (n × F) or only their statistics.
@@ -108,29 +124,20 @@ Side load_side(const std::string& path, const FidOptions& o, std::optional<FidIn
     } else {
       im = images_from_safetensors(f, path);
     }
-  } else {
-    const data::IdxArray a = data::read_idx(path);
-    require(a.shape.size() == 3 || a.shape.size() == 4, path + ": an IDX image file must be n × h × w [× c]");
-    Images x;
-    x.h = a.shape[1];
-    x.w = a.shape[2];
-    x.c = a.shape.size() == 4 ? a.shape[3] : 1;
-    require(a.shape[0] >= 2 && (x.c == 1 || x.c == 3), path + ": an IDX image set needs at least 2 images of 1 or 3 channels");
-    x.x.resize(a.shape[0], x.h * x.w * x.c);
-    for (Index i = 0; i < x.x.size(); ++i) x.x.data()[i] = static_cast<float>(a.data[static_cast<std::size_t>(i)]) / 255.0f;
-    im = std::move(x);
   }
-  if (im) {
-    require(im->x.rows() >= 2, path + ": a set needs at least 2 images for its Gaussian fit");
+  if (im || !s.features) {
+    const ImageSource src = im ? safetensors_source(std::move(*im), path)
+                               : open_image_source(path, ImageSourceOptions{o.run_samples, o.seed});
+    require(src.count >= 2, path + ": a set needs at least 2 images for its Gaussian fit");
     require(!o.weights.empty(), path + ": images need the FID Inception weights (--weights; scripts/convert-fid-inception.py)");
     if (!net) net.emplace(o.weights);
     const auto t0 = std::chrono::steady_clock::now();
-    s.features = net->features(im->x, im->h, im->w, im->c, o.batch, [&](Index done) {
-      std::cout << "\rfid: " << path << ": " << done << "/" << im->x.rows() << " images" << std::flush;
+    s.features = inception_features(*net, src, o.batch, [&](Index done) {
+      std::cout << "\rfid: " << path << ": " << done << "/" << src.count << " images" << std::flush;
     });
-    std::cout << "  (" << static_cast<double>(im->x.rows()) / seconds_since(t0) << " images/s)" << std::endl;
-    s.what = "images " + std::to_string(im->h) + "×" + std::to_string(im->w) + "×" + std::to_string(im->c);
-    s.space = kSpace;
+    std::cout << "  (" << static_cast<double>(src.count) / seconds_since(t0) << " images/s)" << std::endl;
+    s.what = src.what;
+    s.space = FidInception::kFeatureSpace;
   }
   s.fit = fit_gaussian(*s.features);
   s.count = s.features->rows();
@@ -138,6 +145,22 @@ Side load_side(const std::string& path, const FidOptions& o, std::optional<FidIn
 }
 
 }  // namespace
+
+Matrix<float> inception_features(const FidInception& net, const ImageSource& src, Index batch,
+                                 const std::function<void(Index)>& progress) {
+  require(batch >= 1, "--batch-size must be positive");
+  Matrix<float> f(src.count, FidInception::kFeatures);
+  const Index chunk = 8 * batch;
+  for (Index b = 0; b < src.count; b += chunk) {
+    const Index e = std::min(src.count, b + chunk);
+    for (const ImageGroup& g : src.read(b, e)) {
+      const Matrix<float> fg = net.features(g.x, g.h, g.w, g.c, batch);
+      for (std::size_t r = 0; r < g.rows.size(); ++r) f.row(b + g.rows[r]) = fg.row(static_cast<Index>(r));
+    }
+    if (progress) progress(e);
+  }
+  return f;
+}
 
 int fid(const FidOptions& o) {
   if (!o.save_stats.empty()) check_output(o.save_stats, {o.a, o.b, o.weights}, "--save-stats");

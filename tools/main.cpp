@@ -166,6 +166,12 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   evaluate_cmd->add_option("--leakage-samples", eval_opts.leakage_samples, "q(z) samples for the leakage score")
       ->capture_default_str();
   evaluate_cmd->add_option("--figures", eval_figures, "also write the run's figures into this folder");
+  std::string eval_fid_weights;
+  evaluate_cmd->add_option("--fid-weights", eval_fid_weights,
+                           "FID Inception weights (scripts/convert-fid-inception.py): also standard FID, FID(LP) and KID");
+  evaluate_cmd->add_option("--standard-fid-samples", eval_opts.standard_fid_samples,
+                           "images per side of the standard FID (capped at --samples and the test set)")
+      ->capture_default_str()->check(CLI::Range(2, 1000000));
   evaluate_cmd->add_option("--seed", eval_opts.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
   int eval_threads = 0;
   evaluate_cmd->add_option("--threads", eval_threads, "worker threads (0 = all cores)")->capture_default_str();
@@ -196,6 +202,10 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   reproduce_cmd->add_option("--out", repro_out, "output folder (an interrupted call resumes there)")->required();
   reproduce_cmd->add_option("--threads", repro.threads, "worker threads (0 = all cores)")->capture_default_str();
   reproduce_cmd->add_option("--seed", repro.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
+  reproduce_cmd->add_option("--fid-weights", repro.fid_weights,
+                            "FID Inception weights (scripts/convert-fid-inception.py): standard FID and FID(LP) columns too");
+  reproduce_cmd->add_option("--standard-fid-samples", repro.standard_fid_samples, "images per side of the standard FID")
+      ->capture_default_str()->check(CLI::Range(2, 1000000));
 
   // --- compare ---------------------------------------------------------------------------
   std::vector<std::string> compare_runs;
@@ -210,7 +220,8 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   FidOptions fid_opts;
   int fid_threads = 0;
   auto* fid_cmd = app.add_subcommand("fid", "standard FID and KID between two image sets (FID Inception-v3)");
-  fid_cmd->add_option("a", fid_opts.a, "images (safetensors 'images' n×h×w×c in [0, 1], or IDX), features (--features) or statistics")
+  fid_cmd->add_option("a", fid_opts.a, "images (a folder of png/jpg/bmp/pgm/ppm files, .npy N×H×W[×C], IDX, safetensors "
+                      "'images' n×h×w×c in [0, 1], or a run folder: its samples), features (--features) or statistics")
       ->required();
   fid_cmd->add_option("b", fid_opts.b, "the second set, as A (optional with --save-stats)");
   fid_cmd->add_option("--weights", fid_opts.weights, "FID Inception weights (safetensors from scripts/convert-fid-inception.py)");
@@ -218,6 +229,9 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   fid_cmd->add_option("--json", fid_opts.json_out, "also write the result as JSON");
   fid_cmd->add_flag("--features", fid_opts.features, "A and B hold features ('features' n×F), not images");
   fid_cmd->add_option("--batch-size", fid_opts.batch, "images per batch")->capture_default_str()->check(CLI::Range(1, 100000));
+  fid_cmd->add_option("--samples", fid_opts.run_samples, "samples drawn from a run's prior when A or B is a run folder")
+      ->capture_default_str()->check(CLI::Range(2, 1000000));
+  fid_cmd->add_option("--seed", fid_opts.seed, "seed of a run's samples and of KID's subsets (>= 0)")->capture_default_str()->check(non_negative);
   fid_cmd->add_option("--kid-subsets", fid_opts.kid_subsets, "KID subsets")->capture_default_str()->check(CLI::Range(1, 100000));
   fid_cmd->add_option("--kid-subset-size", fid_opts.kid_subset_size, "KID subset size")->capture_default_str()->check(CLI::Range(2, 1000000));
   fid_cmd->add_option("--threads", fid_threads, "worker threads (0 = all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
@@ -313,11 +327,15 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
     if (eval_threads > 0) threads.emplace(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(eval_threads));
     eval_opts.feature_net = eval_feature_net;
     eval_opts.figures = eval_figures;
+    eval_opts.fid_weights = eval_fid_weights;
     auto r = load_run(eval_run);
     const auto j = evaluate(r, eval_opts, eval_out);
     std::cout << "dpvae: " << j["model"].get<std::string>() << " at step " << j["step"] << ": FID " << j["fid"]["value"]
-              << ", FID(LP) " << j["fid_lp"]["value"] << ", sKL " << j["skl"]["value"] << ", NLL " << j["nll"]["nats"]
-              << " nats; wrote " << eval_out << "\n";
+              << ", FID(LP) " << j["fid_lp"]["value"] << " (" << j["feature_space"]["name"].get<std::string>() << ")";
+    if (j.contains("fid_inception"))
+      std::cout << ", standard FID " << j["fid_inception"]["value"] << ", FID(LP) " << j["fid_lp_inception"]["value"]
+                << " (FID Inception, " << j["fid_inception"]["generated"] << " vs " << j["fid_inception"]["real"] << ")";
+    std::cout << ", sKL " << j["skl"]["value"] << ", NLL " << j["nll"]["nats"] << " nats; wrote " << eval_out << "\n";
     return 0;
   }
   if (*feature_cmd) {

@@ -7,6 +7,8 @@
 #include "io_util.hpp"
 #include "train_loop.hpp"
 
+#include <dpvae/eval/inception.hpp>
+
 #include <tbb/global_control.h>
 
 #include <fstream>
@@ -133,6 +135,8 @@ int reproduce(const ReproduceOptions& o) {
   EvalOptions eo = b.eval;
   eo.seed = o.seed;
   eo.feature_net = feature_net;
+  eo.fid_weights = o.fid_weights;
+  eo.standard_fid_samples = o.standard_fid_samples;
   std::map<std::string, json> results;
   for (const auto& obj : kObjectives)
     for (const auto& prior : kPriors) {
@@ -148,7 +152,8 @@ int reproduce(const ReproduceOptions& o) {
         try {
           std::ifstream in(metrics);
           results[stem] = json::parse(in);
-          if (results[stem].value("step", std::uint64_t{0}) == static_cast<std::uint64_t>(c.steps)) {
+          if (results[stem].value("step", std::uint64_t{0}) == static_cast<std::uint64_t>(c.steps) &&
+              (o.fid_weights.empty() || results[stem].contains("fid_inception"))) {
             std::cout << "reproduce: reusing " << metrics.string() << "\n";
             continue;
           }
@@ -173,10 +178,16 @@ int reproduce(const ReproduceOptions& o) {
      << " samples per direction, in z. NLL: importance sampling, K = " << any["nll"]["k"] << ", "
      << any["nll"]["points"] << " test points, nats (" << any["nll"]["note"].get<std::string>()
      << "). Probe: linear (softmax) probe accuracy on the posterior means, test set.\n\n";
-  md << "| model | FID ↓ | FID(LP) ↓ | sKL ↓ | NLL (nats) ↓ | probe acc. ↑ | LS(τ=−10) | in region |\n";
-  md << "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+  const bool standard = !o.fid_weights.empty();
+  if (standard)
+    md << "Standard FID: " << FidInception::kFeatureSpace << ", " << any["fid_inception"]["generated"]
+       << " generated (random; LP: evenly spaced through the LP samples) vs the first " << any["fid_inception"]["real"]
+       << " test images; FID is biased upwards at these counts (KID, in metrics.json, is not).\n\n";
+  md << "| model | FID ↓ | FID(LP) ↓ |" << (standard ? " FID Inception ↓ | FID(LP) Inception ↓ |" : "")
+     << " sKL ↓ | NLL (nats) ↓ | probe acc. ↑ | LS(τ=−10) | in region |\n";
+  md << "|---|---:|---:|" << (standard ? "---:|---:|" : "") << "---:|---:|---:|---:|---:|\n";
   csv << "objective,prior,model,steps,fid,fid_lp,skl,nll_nats,nll_bits_per_dim,probe_accuracy,leakage_tau_minus10,"
-         "leakage_fraction_minus10,mig\n";
+         "leakage_fraction_minus10,mig,fid_inception,fid_lp_inception\n";
   for (const auto& obj : kObjectives)
     for (const auto& prior : kPriors) {
       const json& r = results.at(obj + "-" + prior);
@@ -185,13 +196,15 @@ int reproduce(const ReproduceOptions& o) {
         if (p["tau"].get<double>() == -10.0) ls = p["score"], frac = p["fraction"];
       const json probe = r.contains("probe") ? r["probe"]["test_accuracy"] : json(nullptr);
       const json mig = r.contains("mig") ? r["mig"]["value"] : json(nullptr);
-      md << "| " << r["model"].get<std::string>() << " | " << fmt(r["fid"]["value"]) << " | " << fmt(r["fid_lp"]["value"])
-         << " | " << fmt(r["skl"]["value"]) << " | " << fmt(r["nll"]["nats"]) << " | " << fmt(probe, 4) << " | "
+      md << "| " << r["model"].get<std::string>() << " | " << fmt(r["fid"]["value"]) << " | " << fmt(r["fid_lp"]["value"]);
+      if (standard) md << " | " << fmt(r["fid_inception"]["value"]) << " | " << fmt(r["fid_lp_inception"]["value"]);
+      md << " | " << fmt(r["skl"]["value"]) << " | " << fmt(r["nll"]["nats"]) << " | " << fmt(probe, 4) << " | "
          << fmt(ls) << " | " << fmt(frac, 3) << " |\n";
       csv << obj << "," << prior << ",\"" << r["model"].get<std::string>() << "\"," << r["step"] << ","
           << r["fid"]["value"] << "," << r["fid_lp"]["value"] << "," << r["skl"]["value"] << "," << r["nll"]["nats"] << ","
-          << r["nll"]["bits_per_dim"] << "," << probe.dump() << "," << ls.dump() << "," << frac.dump() << "," << mig.dump()
-          << "\n";
+          << r["nll"]["bits_per_dim"] << "," << probe.dump() << "," << ls.dump() << "," << frac.dump() << "," << mig.dump() << ","
+          << (r.contains("fid_inception") ? r["fid_inception"]["value"].dump() : "null") << ","
+          << (r.contains("fid_lp_inception") ? r["fid_lp_inception"]["value"].dump() : "null") << "\n";
     }
   md << "\nWith the decoupled prior (dpVAE row vs the VAE row above it):\n\n";
   md << "| objective | FID lower | FID(LP) lower | sKL lower | probe acc. change |\n|---|---|---|---|---:|\n";

@@ -17,6 +17,8 @@ struct ReproduceOptions {
   std::filesystem::path out;
   int threads = 0;
   std::uint64_t seed = 1;
+  std::filesystem::path fid_weights{};  ///< when set, standard FID / FID(LP) columns (evaluate's --fid-weights)
+  std::int64_t standard_fid_samples = 2000;
 };
 
 /// Trains (or resumes, or reuses) the 12 models, evaluates them, and writes table.md,

@@ -265,6 +265,8 @@ class FidInception {
   static constexpr Index kInputSize = 299;
   static constexpr Index kFeatures = 2048;
   static constexpr double kBatchNormEps = 1e-3;
+  /// The name reports give this feature space.
+  static constexpr const char* kFeatureSpace = "FID Inception-v3 (pytorch-fid's port of TF 2015-12-05), pool3, 2048-d";
 
   /// Loads and folds the weights. Throws dpvae::Error naming `path` and the first tensor that
   /// is missing, unexpected or mis-shaped (or any read error).
