@@ -172,6 +172,39 @@ TEST_CASE("FID's trace term keeps ill-conditioned spectra: FID(C, C) = 0 in 2048
   CHECK(std::abs(got - static_cast<double>(want)) <= 1e-9 * (p_h.sum() + e_h.sum()));
 }
 
+TEST_CASE("FID's nuclear norm equals the Jordan-Wielandt eigenvalues, on the product that crashed Eigen's BDCSVD") {
+  // Σ σ_i(P) against the n largest eigenvalues of [[0, P], [Pᵀ, 0]] (±σ_i), a dense symmetric
+  // eigensolver's: on random square matrices of several sizes, a rank-deficient product, and
+  // the 128 × 128 product of two covariance square roots (a collapsed model's features) on
+  // which Eigen 3.4's BDCSVD read out of bounds in an -O3 -march=native build.
+  const auto jordan_wielandt = [](const Eigen::MatrixXd& p) {
+    const Index n = p.rows();
+    Eigen::MatrixXd j = Eigen::MatrixXd::Zero(2 * n, 2 * n);
+    j.topRightCorner(n, n) = p;
+    j.bottomLeftCorner(n, n) = p.transpose();
+    return Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(j, Eigen::EigenvaluesOnly).eigenvalues().tail(n).sum();
+  };
+  Rng rng(31);
+  for (Index n : {1, 2, 7, 64}) {
+    const Eigen::MatrixXd p = normal_matrix(n, n, rng);
+    CHECK(dpvae::detail::nuclear_norm(p) == doctest::Approx(jordan_wielandt(p)).epsilon(1e-12));
+  }
+  const Eigen::MatrixXd low = normal_matrix(40, 3, rng) * normal_matrix(3, 40, rng);  // rank 3
+  CHECK(dpvae::detail::nuclear_norm(low) == doctest::Approx(jordan_wielandt(low)).epsilon(1e-12));
+  const io::File f = io::load(std::filesystem::path(DPVAE_TEST_DATA_DIR) / "nuclear_norm_bdcsvd_crash.safetensors");
+  const io::Tensor& t = f.at("p", "crash file");
+  Eigen::MatrixXd p(t.shape[0], t.shape[1]);
+  Matrix<double> rows(t.shape[0], t.shape[1]);
+  t.copy_to(rows.data(), rows.size(), "p");
+  p = rows;
+  const double got = dpvae::detail::nuclear_norm(p);
+  MESSAGE("nuclear norm of the BDCSVD crash product: " << got);
+  CHECK(got == doctest::Approx(jordan_wielandt(p)).epsilon(1e-12));
+  Eigen::MatrixXd nan = p;
+  nan(3, 4) = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(dpvae::detail::nuclear_norm(nan), doctest::Contains("non-finite"), Error);
+}
+
 TEST_CASE("KID: the unbiased cubic-kernel MMD² equals a brute-force double loop, ~0 within one distribution") {
   Rng rng(31);
   const Index n = 40, d = 5;
