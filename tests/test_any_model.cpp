@@ -146,6 +146,10 @@ TEST_CASE("make_model by name, the standard prior, and hyperparameters set throu
   f->set_hyperparameters({{"gamma", "3"}});
   CHECK_THROWS_AS(f->set_hyperparameters({{"gamma", "4"}, {"discriminator_lr", "-1"}}), Error);
   CHECK(f->hyperparameters().at("gamma") == "3");
+  // The discriminator's shape is fixed once built: a new width is refused, the old one kept.
+  CHECK_THROWS_WITH_AS(f->set_hyperparameters({{"discriminator_width", "32"}}),
+                       doctest::Contains("fixed when the model is built (built 16 wide, 5 deep; now 32, 5)"), Error);
+  CHECK(f->hyperparameters().at("discriminator_width") == "16");
   for (int s = 0; s < 3; ++s) CHECK(std::isfinite(f->train_step(moons_batch(s)).loss()));
   CHECK_THROWS_WITH_AS(make_model("beta-hh", "standard", test::moons_config()), doctest::Contains("beta-h"), Error);
   CHECK_THROWS_WITH_AS(make_model("vae", "flat", test::moons_config()), doctest::Contains("unknown prior 'flat'"),

@@ -200,8 +200,10 @@ int fid(const FidOptions& o) {
     const KernelDistance k = kernel_inception_distance(*a.features, *b.features, rng, o.kid_subsets, o.kid_subset_size);
     require(std::isfinite(k.mean) && std::isfinite(k.sd), "fid: KID is not finite (features too large for double precision?)");
     j["kid"] = {{"mean", k.mean}, {"sd", k.sd}, {"subsets", k.subsets}, {"subset_size", k.subset_size}};
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "  KID %.6g ± %.2g", k.mean, k.sd);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "  KID %.6g ± %.2g (%lld subsets of %lld%s)", k.mean, k.sd,
+                  static_cast<long long>(k.subsets), static_cast<long long>(k.subset_size),
+                  k.subset_size < o.kid_subset_size ? ", the smaller set's size" : "");
     line += buf;
   }
   std::cout << line << std::endl;  // printed once everything is computed and checked

@@ -50,12 +50,23 @@ struct Factor : ObjectiveBase<T> {
         hyperparameter("discriminator_depth", &Factor::discriminator_depth,
                        "factor: the discriminator's hidden layers", 1.0, 64.0, Index{5})};
   }
-  void validate() const { validate_hyperparameters(*this); }
+  /// The ranges of hyperparameters(); and, once the discriminator is built, that its width
+  /// and depth are still the ones it was built with (they shape its parameters: a new value
+  /// needs a new model). Throws dpvae::Error naming the setting.
+  void validate() const {
+    validate_hyperparameters(*this);
+    if (built_width_ > 0 && (discriminator_width != built_width_ || discriminator_depth != built_depth_))
+      detail::fail("factor: discriminator_width and discriminator_depth are fixed when the model is built (built " +
+                   std::to_string(built_width_) + " wide, " + std::to_string(built_depth_) + " deep; now " +
+                   std::to_string(discriminator_width) + ", " + std::to_string(discriminator_depth) + ")");
+  }
   AdamConfig discriminator_adam() const { return {discriminator_lr, discriminator_beta1, discriminator_beta2, 1e-8}; }
 
   /// Builds D for latent dimension d and initialises it from rng.
   void setup(Index latent_dim, Rng& rng) {
     net_ = factor_discriminator<T>(latent_dim, discriminator_width, discriminator_depth);
+    built_width_ = discriminator_width;
+    built_depth_ = discriminator_depth;
     params_.assign(static_cast<std::size_t>(net_.num_parameters()), T(0));
     grads_.assign(params_.size(), T(0));
     net_.bind(params_, grads_);
@@ -160,6 +171,7 @@ struct Factor : ObjectiveBase<T> {
   Adam<T> adam_;
   typename Network<T>::Tape vae_tape_, d_tape_;
   Matrix<T> dlogits_, dz_, permuted_;
+  Index built_width_ = 0, built_depth_ = 0;  // the discriminator's shape once set up (0: not yet)
 };
 
 }  // namespace objective
