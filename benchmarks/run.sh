@@ -44,6 +44,33 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDPVAE_BUILD_T
   -DDPVAE_BUILD_TOOLS=OFF -DDPVAE_BUILD_EXAMPLES=OFF -DDPVAE_BUILD_BENCHMARKS=ON >/dev/null
 cmake --build "$build" --target bench_train_step export_reference bench_metrics -j2
 
+# The peer at its best: Debian's python3-torch takes whatever provides libblas.so.3, and with
+# the reference BLAS (what apt picks without libopenblas0-pthread) its GEMMs run ~15× slower
+# (6 against 92 GFLOP/s, one thread, measured here): a handicapped PyTorch is a fake result,
+# so the run stops before any timing when torch's GEMM is that slow.
+py=${PYTHON:-}
+if [ -z "$py" ]; then
+  for c in python3 /usr/bin/python3; do
+    if "$c" -c 'import torch' 2>/dev/null; then py=$c; break; fi
+  done
+fi
+if [ -n "$py" ] && [ $metrics_only = 0 ]; then
+  gflops=$(OPENBLAS_NUM_THREADS=1 "$py" -c '
+import time, torch
+torch.set_num_threads(1)
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+torch.mm(a, b)
+t = time.perf_counter()
+for _ in range(5): torch.mm(a, b)
+print(int(5 * 2 * 1024 ** 3 / (time.perf_counter() - t) / 1e9))')
+  echo "== PyTorch's GEMM, 1 thread: $gflops GFLOP/s"
+  if [ "$gflops" -lt 20 ]; then
+    echo "run.sh: PyTorch's GEMM runs at $gflops GFLOP/s (the reference BLAS?); install a tuned one" \
+         "(benchmarks/setup-pytorch.sh: libopenblas0-pthread) so that the peer is at its best" >&2
+    exit 2
+  fi
+fi
+
 # Time and peak memory of the metrics (bench_metrics): one pass, each case's time as measured.
 run_metrics() {
   local m=$build/benchmarks/bench_metrics filter=.
@@ -77,12 +104,6 @@ echo "== training step, FLOP fraction ($reps interleaved repetitions)"
   --benchmark_out_format=json --benchmark_display_aggregates_only=true
 mv "$results/train_step.json.tmp" "$results/train_step.json"
 
-py=${PYTHON:-}
-if [ -z "$py" ]; then
-  for c in python3 /usr/bin/python3; do
-    if "$c" -c 'import torch' 2>/dev/null; then py=$c; break; fi
-  done
-fi
 rm -f "$results"/vs_pytorch_*.json
 if [ -n "$py" ]; then
   export OPENBLAS_NUM_THREADS=1

@@ -97,6 +97,9 @@ else
   bad "fid of a run: $(tail -2 fid.txt)"
 fi
 expect_error "fid of a two-moons run" "are not images" $DPVAE fid dp six.idx --weights w.safetensors --samples 8
+# B is opened and checked before A's features are computed: the error comes at once.
+expect_error "fid with a missing second set" "cannot open nosuch.npy" $DPVAE fid six.idx nosuch.npy --weights w.safetensors
+expect_error "fid with one set and no --save-stats" "give two sets" $DPVAE fid six.idx --weights w.safetensors
 expect_error "fid of a missing folder" "No such file or directory" $DPVAE fid ifigs/empty six.idx --weights w.safetensors
 mkdir -p ifigs/empty
 expect_error "fid of a folder without images" "no image files" $DPVAE fid ifigs/empty six.idx --weights w.safetensors

@@ -80,6 +80,7 @@ ImageSource safetensors_source(Images im, const std::string& path) {
 /// One side of the comparison: features (n × F) or only their statistics.
 struct Side {
   std::optional<Matrix<float>> features;
+  std::optional<ImageSource> pending;  ///< images whose features are still to be computed
   GaussianFit fit;
   Index count = 0;
   std::string what, space;
@@ -125,23 +126,34 @@ Side load_side(const std::string& path, const FidOptions& o, std::optional<FidIn
       im = images_from_safetensors(f, path);
     }
   }
-  if (im || !s.features) {
-    const ImageSource src = im ? safetensors_source(std::move(*im), path)
-                               : open_image_source(path, ImageSourceOptions{o.run_samples, o.seed});
-    require(src.count >= 2, path + ": a set needs at least 2 images for its Gaussian fit");
+  if (im || !s.features) {  // images: opened and checked now, their features computed by finish_side
+    s.pending = im ? safetensors_source(std::move(*im), path)
+                   : open_image_source(path, ImageSourceOptions{o.run_samples, o.seed});
+    require(s.pending->count >= 2, path + ": a set needs at least 2 images for its Gaussian fit");
     require(!o.weights.empty(), path + ": images need the FID Inception weights (--weights; scripts/convert-fid-inception.py)");
     if (!net) net.emplace(o.weights);
-    const auto t0 = std::chrono::steady_clock::now();
-    s.features = inception_features(*net, src, o.batch, [&](Index done) {
-      std::cout << "\rfid: " << path << ": " << done << "/" << src.count << " images" << std::flush;
-    });
-    std::cout << "  (" << static_cast<double>(src.count) / seconds_since(t0) << " images/s)" << std::endl;
-    s.what = src.what;
+    s.what = s.pending->what;
     s.space = FidInception::kFeatureSpace;
+    return s;
   }
   s.fit = fit_gaussian(*s.features);
   s.count = s.features->rows();
   return s;
+}
+
+/// The features and Gaussian fit of a side opened by load_side (nothing to do for features
+/// and statistics).
+void finish_side(Side& s, const std::string& path, const FidOptions& o, const FidInception* net) {
+  if (!s.pending) return;
+  const ImageSource& src = *s.pending;
+  const auto t0 = std::chrono::steady_clock::now();
+  s.features = inception_features(*net, src, o.batch, [&](Index done) {
+    std::cout << "\rfid: " << path << ": " << done << "/" << src.count << " images" << std::flush;
+  });
+  std::cout << "  (" << static_cast<double>(src.count) / seconds_since(t0) << " images/s)" << std::endl;
+  s.pending.reset();
+  s.fit = fit_gaussian(*s.features);
+  s.count = s.features->rows();
 }
 
 }  // namespace
@@ -168,8 +180,13 @@ int fid(const FidOptions& o) {
     require(!o.b.empty(), "fid: --json needs two sets (A B)");
     check_output(o.json_out, {o.a, o.b, o.weights}, "--json");
   }
+  require(!o.b.empty() || !o.save_stats.empty(), "fid: give two sets (A B), or --save-stats OUT with one");
   std::optional<FidInception> net;
-  const Side a = load_side(o.a, o, net);
+  // Both sides are opened and checked (files, shapes, weights) before minutes of features.
+  Side a = load_side(o.a, o, net);
+  std::optional<Side> b_side;
+  if (!o.b.empty()) b_side = load_side(o.b, o, net);
+  finish_side(a, o.a, o, net ? &*net : nullptr);
   if (!o.save_stats.empty()) {
     io::File f;
     f.add("mu", io::Tensor::from(a.fit.mean.data(), {a.fit.mean.size()}));
@@ -181,7 +198,8 @@ int fid(const FidOptions& o) {
     if (o.b.empty()) return 0;
   }
   require(!o.b.empty(), "fid: give two sets (A B), or --save-stats OUT with one");
-  const Side b = load_side(o.b, o, net);
+  Side& b = *b_side;
+  finish_side(b, o.b, o, net ? &*net : nullptr);
   require(a.fit.mean.size() == b.fit.mean.size(), "fid: the two sides have different feature sizes (" +
                                                       std::to_string(a.fit.mean.size()) + " vs " +
                                                       std::to_string(b.fit.mean.size()) + ")");
