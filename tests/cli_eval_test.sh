@@ -40,7 +40,7 @@ expect_error "evaluate with K = 0" "--nll-k" $DPVAE evaluate dp --out x.json --n
 expect_error "evaluate into a missing folder" "no folder" $DPVAE evaluate dp --out no/such/x.json $SMALL
 expect_error "feature net for two-moons" "needs no feature net" $DPVAE feature-net train --dataset two-moons
 expect_error "reproduce with an unknown budget" "unknown --budget" $DPVAE reproduce --dataset two-moons --budget huge --out r
-expect_error "reproduce an unknown data set" "unknown --dataset" $DPVAE reproduce --dataset cifar --out r
+expect_error "reproduce an unknown data set" "unknown dataset 'cifar'" $DPVAE reproduce --dataset cifar --out r
 
 # --- a small image set: feature net, evaluate with figures -----------------------------------
 python3 "$here/make_idx_fixture.py" shapes

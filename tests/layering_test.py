@@ -14,6 +14,7 @@ Layers, bottom up (a group may include its own headers and those of lower layers
   io          io.hpp io/                     + nlohmann-json, POSIX file I/O
   data        data.hpp data/                 + zlib, POSIX file I/O
   models      any_model.hpp                  model + io (declares dpvae::models, the compiled part)
+  images      images.hpp images/             data (declares dpvae::images, compiled: stb, libmatio, libzip)
   eval        eval.hpp eval/                 + io
   umbrella    dpvae.hpp
 """
@@ -21,11 +22,11 @@ import os
 import re
 import sys
 
-LAYERS = ["foundation", "backend", "nn", "prior", "objectives", "model", "io", "data", "models", "eval", "umbrella"]
+LAYERS = ["foundation", "backend", "nn", "prior", "objectives", "model", "io", "data", "models", "images", "eval", "umbrella"]
 CORE = {"foundation", "backend", "nn", "prior", "objectives", "model"}
 # Lower layers a group may include besides the core ones below it.
-EXTRA = {"io": {"foundation"}, "data": {"foundation"}, "models": CORE | {"io"}, "eval": CORE | {"io"},
-         "umbrella": set(LAYERS) - {"eval", "models"}}
+EXTRA = {"io": {"foundation"}, "data": {"foundation"}, "models": CORE | {"io"}, "images": {"foundation", "data"},
+         "eval": CORE | {"io"}, "umbrella": set(LAYERS) - {"eval", "models", "images"}}
 # Headers the core must not include: anything that reads or writes files, or is not Eigen,
 # oneTBB or the standard library.
 CORE_FORBIDDEN = re.compile(r"^(nlohmann/|zlib\.h|cairo|stb|CLI/|mpi\.h|fstream|iostream|filesystem|cstdio|"

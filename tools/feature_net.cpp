@@ -13,7 +13,15 @@ using dpvae::detail::require;
 
 fs::path default_feature_net(const RunConfig& cfg) {
   std::string name = cfg.dataset;
-  if (name.rfind("idx:", 0) == 0) name = "idx-" + fs::path(name.substr(4)).lexically_normal().filename().string();
+  for (const char* kind : {"idx", "folder", "npy"}) {
+    const std::string prefix = std::string(kind) + ":";
+    if (name.rfind(prefix, 0) == 0) {
+      fs::path p = fs::path(name.substr(prefix.size())).lexically_normal();
+      if (p.filename().empty()) p = p.parent_path();
+      name = std::string(kind) + "-" + (prefix == "npy:" ? p.stem() : p.filename()).string();
+      break;
+    }
+  }
   return fs::path(cfg.data_root) / "feature-nets" / (name + ".safetensors");
 }
 

@@ -5,7 +5,9 @@
 #include "run_folder.hpp"
 
 #include <dpvae/data/idx.hpp>
+#include <dpvae/data/image_array.hpp>
 #include <dpvae/data/npy.hpp>
+#include <dpvae/images/datasets.hpp>
 
 #include <stb_image.h>
 
@@ -92,22 +94,17 @@ ImageSource folder_source(const fs::path& dir) {
 ImageSource npy_source(const std::string& path) {
   auto a = std::make_shared<data::NpyArray>(data::read_npy(path));
   const auto& sh = a->shape;
-  require(sh.size() == 3 || sh.size() == 4, path + ": an .npy image set must be N × H × W or N × H × W × C (got " +
-                                                std::to_string(sh.size()) + " dimensions)");
-  const Index c = sh.size() == 4 ? sh[3] : 1;
-  if (sh.size() == 4 && c != 1 && c != 3 && (sh[1] == 1 || sh[1] == 3))
-    detail::fail(path + ": shape " + std::to_string(sh[0]) + " × " + std::to_string(sh[1]) + " × " + std::to_string(sh[2]) +
-                 " × " + std::to_string(sh[3]) + " looks channels-first; save it as N × H × W × C (a.transpose(0, 2, 3, 1))");
-  require(c == 1 || c == 3, path + ": an .npy image set needs 1 or 3 channels (got " + std::to_string(c) + ")");
-  require(sh[0] >= 2 && sh[1] >= 1 && sh[2] >= 1, path + ": an .npy image set needs at least 2 images of at least 1 × 1 pixels");
-  require(a->dtype == "uint8" || a->is_float(),
-          path + ": an .npy image set must be uint8 (0-255) or float32/float64 in [0, 1] (got " + a->dtype + ")");
+  const Index c = data::npy_image_channels(*a, path);
+  require(sh[0] >= 2, path + ": an .npy image set needs at least 2 images");
   if (a->is_float()) {  // checked up front, not after minutes of features
     const std::size_t n = static_cast<std::size_t>(a->numel());
-    for (std::size_t i = 0; i < n; ++i) {
-      const double v = a->value(i);
-      require(v >= 0.0 && v <= 1.0, path + ": " + a->dtype + " images must hold values in [0, 1] (element " +
-                                        std::to_string(i) + " is " + std::to_string(v) + ")");
+    std::vector<double> chunk(std::size_t{1} << 16);
+    for (std::size_t begin = 0; begin < n; begin += chunk.size()) {
+      const std::size_t m = std::min(chunk.size(), n - begin);
+      a->convert(begin, m, chunk.data());
+      for (std::size_t k = 0; k < m; ++k)
+        require(chunk[k] >= 0.0 && chunk[k] <= 1.0, path + ": " + a->dtype + " images must hold values in [0, 1] (element " +
+                                                        std::to_string(begin + k) + " is " + std::to_string(chunk[k]) + ")");
     }
   }
   ImageSource s;
@@ -118,12 +115,10 @@ ImageSource npy_source(const std::string& path) {
   s.read = [a, h, w, c](Index begin, Index end) {
     ImageGroup g = single_group(begin, end, h, w, c);
     float* t = g.x.data();  // row-major, as the array
-    const std::size_t first = static_cast<std::size_t>(begin * h * w * c);
-    const bool u8 = a->dtype == "uint8";
-    for (Index k = 0; k < g.x.size(); ++k) {
-      const std::size_t i = first + static_cast<std::size_t>(k);
-      t[k] = u8 ? static_cast<float>(a->bytes[i]) / 255.0f : static_cast<float>(a->value(i));
-    }
+    const std::size_t first = static_cast<std::size_t>(begin * h * w * c), n = static_cast<std::size_t>(g.x.size());
+    a->convert(first, n, t);
+    if (a->dtype == "uint8")
+      for (std::size_t k = 0; k < n; ++k) t[k] /= 255.0f;
     return std::vector<ImageGroup>{std::move(g)};
   };
   return s;
@@ -169,31 +164,10 @@ ImageSource run_source(const fs::path& dir, const ImageSourceOptions& o) {
 
 }  // namespace
 
-std::vector<fs::path> list_image_files(const fs::path& dir) {
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  require(!ec, "cannot read the folder " + dir.string() + ": " + ec.message());
-  std::vector<fs::path> files;
-  for (const fs::directory_entry& e : it) {
-    if (!e.is_regular_file(ec)) continue;
-    const std::string ext = lower_extension(e.path());
-    if (ext == ".tif" || ext == ".tiff" || ext == ".webp")
-      detail::fail(e.path().string() + ": " + ext.substr(1) + " files are not decoded (stb reads png, jpg, bmp, pgm, ppm)");
-    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".pgm" || ext == ".ppm")
-      files.push_back(e.path());
-  }
-  require(!files.empty(), dir.string() + ": no image files (png, jpg, jpeg, bmp, pgm, ppm) in the folder");
-  std::sort(files.begin(), files.end());
-  return files;
-}
+std::vector<fs::path> list_image_files(const fs::path& dir) { return images::list_image_files(dir); }
 
 std::vector<unsigned char> decode_rgb(const fs::path& file, int& h, int& w) {
-  int c = 0;
-  std::unique_ptr<unsigned char, void (*)(void*)> p(stbi_load(file.string().c_str(), &w, &h, &c, 3), stbi_image_free);
-  if (!p) detail::fail(file.string() + ": cannot decode (" + std::string(stbi_failure_reason()) + ")");
-  require(h >= 1 && w >= 1 && static_cast<std::int64_t>(h) * w <= (std::int64_t{1} << 28),
-          file.string() + ": image size " + std::to_string(w) + " × " + std::to_string(h) + " is out of range");
-  return std::vector<unsigned char>(p.get(), p.get() + static_cast<std::size_t>(h) * static_cast<std::size_t>(w) * 3);
+  return images::decode_image(images::read_file(file), file.string(), 3, h, w);
 }
 
 ImageSource open_image_source(const std::string& path, const ImageSourceOptions& o) {

@@ -27,6 +27,20 @@
 
 namespace {
 
+/// The options of the image data sets (docs/data.md), shared by train and feature-net train.
+void add_image_options(CLI::App* cmd, dpvae::cli::RunConfig& cfg) {
+  cmd->add_option("--image-size", cfg.image_size,
+                  "folder: centre-crop the largest square and resize to S x S (0: keep, all images one size); celeba: S (0: 64)")
+      ->capture_default_str();
+  cmd->add_option("--image-channels", cfg.image_channels, "folder: 3 (RGB; grey images replicated) or 1 (grey)")
+      ->capture_default_str();
+  cmd->add_option("--held-out", cfg.held_out, "folder, npy: fraction of the images held out as the test set")
+      ->capture_default_str();
+  cmd->add_option("--labels", cfg.labels, "npy: class labels, an .npy vector of N integers (optional)");
+  cmd->add_flag("--skip-bad-images", cfg.skip_bad_images,
+                "leave out unreadable or wrong-sized image files, with their count and first names (default: stop)");
+}
+
 /// Levenshtein distance between a and b.
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -94,7 +108,8 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   std::int64_t batch = 0;
   std::string likelihood;
   auto* train = app.add_subcommand("train", "train a model into a run folder");
-  train->add_option("--dataset", cfg.dataset, "two-moons, mnist, fashion-mnist or idx:DIR")->capture_default_str();
+  train->add_option("--dataset", cfg.dataset, "two-moons, mnist, fashion-mnist, svhn, celeba, idx:DIR, folder:DIR or npy:FILE")
+      ->capture_default_str();
   train->add_option("--objective", cfg.objective, dpvae::objective_names())->capture_default_str();
   train->add_option("--prior", cfg.prior, "standard or decoupled")->capture_default_str();
   train->add_option("--preset", cfg.preset, "hyperparameters: default (the regularizers' papers) or official")
@@ -129,6 +144,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   train->add_option("--keep-checkpoints", cfg.keep_checkpoints, "checkpoints kept (the newest K)")->capture_default_str();
   train->add_flag("--skip-nonfinite", cfg.skip_nonfinite,
                   "skip and count steps whose loss or gradient is not finite (default: stop the run)");
+  add_image_options(train, cfg);
 
   // --- sample ----------------------------------------------------------------------------
   std::string sample_run, sample_out;
@@ -183,7 +199,9 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   RunConfig feature_cfg;
   std::string feature_out;
   FeatureNetOptions feature_opts;
-  feature_train->add_option("--dataset", feature_cfg.dataset, "mnist, fashion-mnist or idx:DIR")->required();
+  feature_train->add_option("--dataset", feature_cfg.dataset, "mnist, fashion-mnist, svhn, celeba, idx:DIR, folder:DIR or npy:FILE")
+      ->required();
+  add_image_options(feature_train, feature_cfg);
   feature_train->add_option("--data-root", feature_cfg.data_root, "folder holding mnist/ and fashion-mnist/")
       ->capture_default_str();
   feature_train->add_option("--out", feature_out, "safetensors file (default DATA_ROOT/feature-nets/DATASET.safetensors)");
@@ -194,7 +212,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   ReproduceOptions repro;
   std::string repro_out;
   auto* reproduce_cmd = app.add_subcommand("reproduce", "train and evaluate the 12 models of the paper's Table 1");
-  reproduce_cmd->add_option("--dataset", repro.dataset, "mnist, fashion-mnist or two-moons")->capture_default_str();
+  reproduce_cmd->add_option("--dataset", repro.dataset, "mnist, fashion-mnist, two-moons, svhn, idx:DIR, folder:DIR or npy:FILE (labelled)")->capture_default_str();
   reproduce_cmd->add_option("--budget", repro.budget, "quick (under 40 minutes on 2 cores), paper (100,000 steps per model), or tiny (seconds; for tests)")
       ->capture_default_str();
   reproduce_cmd->add_option("--preset", repro.preset, "official (the paper's settings) or default")->capture_default_str();

@@ -82,8 +82,11 @@ std::string fmt(const json& v, int precision = 2) {
 }  // namespace
 
 int reproduce(const ReproduceOptions& o) {
-  require(o.dataset == "mnist" || o.dataset == "fashion-mnist" || o.dataset == "two-moons",
-          "unknown --dataset '" + o.dataset + "' (expected mnist, fashion-mnist or two-moons)");
+  {
+    RunConfig probe;  // the data sets of `train` (an unknown one is named with the list)
+    probe.dataset = o.dataset;
+    probe.validate();
+  }
   require(o.preset == "official" || o.preset == "default", "unknown --preset '" + o.preset + "' (expected official or default)");
   require(!o.out.empty(), "--out is required");
   const Budget b = budget_for(o.budget, o.dataset);

@@ -1,8 +1,13 @@
 #include "run_config.hpp"
 
+#include <dpvae/images/datasets.hpp>
+
 #include <cmath>
-#include <utility>
+#include <functional>
+#include <iostream>
+#include <memory>
 #include <set>
+#include <utility>
 
 namespace dpvae::cli {
 
@@ -36,7 +41,12 @@ json RunConfig::to_json() const {
          {"checkpoint_every", checkpoint_every},
          {"log_every", log_every},
          {"keep_checkpoints", keep_checkpoints},
-         {"skip_nonfinite", skip_nonfinite}};
+         {"skip_nonfinite", skip_nonfinite},
+         {"image_size", image_size},
+         {"image_channels", image_channels},
+         {"held_out", held_out},
+         {"labels", labels},
+         {"skip_bad_images", skip_bad_images}};
   // The objective's hyperparameters, flat (as config.json has always had them).
   for (const auto& info : objective_infos())
     if (info.name == objective)
@@ -97,6 +107,18 @@ RunConfig RunConfig::from_json(const json& j, const std::string& where) {
     dpvae::detail::require(j.at("skip_nonfinite").is_boolean(), where + ": key 'skip_nonfinite' must be true or false");
     c.skip_nonfinite = j.at("skip_nonfinite").get<bool>();
   }
+  // The image data-set keys came later still: each is optional.
+  for (const char* key : {"image_size", "image_channels", "held_out", "labels", "skip_bad_images"})
+    if (j.contains(key)) {
+      if (std::string(key) == "image_size") get(key, c.image_size);
+      else if (std::string(key) == "image_channels") get(key, c.image_channels);
+      else if (std::string(key) == "held_out") get(key, c.held_out);
+      else if (std::string(key) == "labels") get(key, c.labels);
+      else {
+        dpvae::detail::require(j.at(key).is_boolean(), where + ": key 'skip_bad_images' must be true or false");
+        c.skip_bad_images = j.at(key).get<bool>();
+      }
+    }
   try {
     const ObjectiveInfo& info = objective_info(c.objective);
     // The objective's own keys; a missing one (a run folder older than the hyperparameter)
@@ -126,8 +148,17 @@ void RunConfig::validate() const {
   objective_info(objective).check(hyper);  // unknown objective; hyperparameters it lacks; ranges
   require(prior == "standard" || prior == "decoupled", "unknown prior '" + prior + "' (expected standard or decoupled)");
   require(preset == "default" || preset == "official", "unknown preset '" + preset + "' (expected default or official)");
-  require(dataset == "two-moons" || dataset == "mnist" || dataset == "fashion-mnist" || dataset.rfind("idx:", 0) == 0,
-          "unknown dataset '" + dataset + "' (expected two-moons, mnist, fashion-mnist or idx:DIR)");
+  const auto prefixed = [&](const char* p) { return dataset.rfind(p, 0) == 0 && dataset.size() > std::string(p).size(); };
+  require(dataset == "two-moons" || dataset == "mnist" || dataset == "fashion-mnist" || dataset == "svhn" ||
+              dataset == "celeba" || prefixed("idx:") || prefixed("folder:") || prefixed("npy:"),
+          "unknown dataset '" + dataset + "' (expected two-moons, mnist, fashion-mnist, svhn, celeba, idx:DIR, folder:DIR or npy:FILE)");
+  require(image_size == 0 || (image_size >= 8 && image_size <= 1024),
+          "--image-size must be 0 (keep) or in [8, 1024] (got " + std::to_string(image_size) + ")");
+  require(dataset != "celeba" || image_size == 0 || image_size <= 140,
+          "--image-size for celeba must be at most 140, the crop (got " + std::to_string(image_size) + ")");
+  require(image_channels == 1 || image_channels == 3, "--channels must be 1 or 3");
+  require(std::isfinite(held_out) && held_out > 0 && held_out < 1, "--held-out must be in (0, 1)");
+  require(labels.empty() || prefixed("npy:"), "--labels goes with --dataset npy:FILE");
   require(steps > 0 && steps <= 1000000000, "--steps must be in [1, 10^9] (got " + std::to_string(steps) + ")");
   require(batch_size >= 2 && batch_size <= 100000, "--batch-size must be in [2, 100000] (got " + std::to_string(batch_size) + ")");
   require(threads >= 0 && threads <= 1024, "--threads must be in [0, 1024] (0 = all cores)");
@@ -194,6 +225,84 @@ Architecture Data::architecture(Index latent_dim) const {
   return Architecture::mlp(train.cols(), latent_dim);
 }
 
+namespace {
+
+/// The progress of a long decode on one terminal line: "decoding: 120000 / 202599 images".
+std::function<void(Index, Index)> decode_progress(const std::string& what) {
+  auto last = std::make_shared<Index>(-1);
+  return [what, last](Index done, Index total) {
+    if (total < 2000 || done == *last) return;  // small sets decode in a blink
+    *last = done;
+    std::cerr << "\r" << what << ": " << done << " / " << total << " images" << (done == total ? "\n" : "") << std::flush;
+  };
+}
+
+void report_skipped(const images::DecodeReport& r) {
+  if (r.skipped == 0) return;
+  std::cerr << "--skip-bad-images: left out " << r.skipped << " image file" << (r.skipped == 1 ? "" : "s") << ":";
+  for (const std::string& e : r.first_skipped) std::cerr << "\n  " << e;
+  if (r.skipped > static_cast<Index>(r.first_skipped.size())) std::cerr << "\n  ...";
+  std::cerr << std::endl;
+}
+
+void set_images(Data& d, const data::ImageArray& train, const data::ImageArray& test) {
+  d.images = true;
+  d.height = train.height, d.width = train.width, d.channels = train.channels;
+  d.train = train.to_float(0, train.count);
+  d.test = test.to_float(0, test.count);
+  d.train_labels = train.labels;
+  d.test_labels = test.labels;
+}
+
+}  // namespace
+
+Data load_image_data(const RunConfig& cfg) {
+  namespace fs = std::filesystem;
+  Data d;
+  d.name = cfg.dataset;
+  images::DecodeOptions o;
+  o.skip_bad = cfg.skip_bad_images;
+  if (cfg.dataset == "svhn") {
+    const fs::path dir = fs::path(cfg.data_root) / "svhn";
+    for (const char* f : {"train_32x32.mat", "test_32x32.mat"})
+      dpvae::detail::require(fs::exists(dir / f), "no SVHN file " + (dir / f).string() + " (run scripts/fetch-svhn.sh " +
+                                                      dir.string() + ", or pass --data-root)");
+    const data::ImageArray train = images::read_svhn_mat(dir / "train_32x32.mat");  // in order: the first bad file is named
+    set_images(d, train, images::read_svhn_mat(dir / "test_32x32.mat"));
+    return d;
+  }
+  if (cfg.dataset == "celeba") {
+    o.progress = decode_progress("decoding CelebA");
+    images::Celeba c = images::load_celeba(fs::path(cfg.data_root) / "celeba", cfg.image_size > 0 ? cfg.image_size : 64, o);
+    report_skipped(c.report);
+    set_images(d, c.train, c.test);
+    return d;
+  }
+  data::ImageArray all;
+  if (cfg.dataset.rfind("folder:", 0) == 0) {
+    const fs::path dir = cfg.dataset.substr(7);
+    o.channels = static_cast<int>(cfg.image_channels);
+    if (cfg.image_size > 0) {
+      o.geometry.crop_height = o.geometry.crop_width = -1;  // the largest centred square
+      o.geometry.height = o.geometry.width = cfg.image_size;
+    }
+    o.progress = decode_progress("decoding " + dir.string());
+    images::ImageFolder f = images::load_image_folder(dir, o);
+    report_skipped(f.report);
+    all = std::move(f.images);
+  } else {
+    const std::string file = cfg.dataset.substr(4);
+    all = data::images_from_npy(data::read_npy(file), file);
+    if (!cfg.labels.empty()) all.labels = data::labels_from_npy(data::read_npy(cfg.labels), all.count, cfg.labels);
+  }
+  dpvae::detail::require(all.height >= 8 && all.width >= 8,
+                         cfg.dataset + ": images of " + std::to_string(all.width) + " × " + std::to_string(all.height) +
+                             " pixels are too small (at least 8 × 8; pass --image-size)");
+  auto [train, test] = data::split_held_out(all, cfg.held_out, kHeldOutSeed);
+  set_images(d, train, test);
+  return d;
+}
+
 Data load_data(const RunConfig& cfg) {
   Data d;
   d.name = cfg.dataset;
@@ -207,6 +316,9 @@ Data load_data(const RunConfig& cfg) {
     d.test_position = tm.test_position;
     return d;
   }
+  if (cfg.dataset == "svhn" || cfg.dataset == "celeba" || cfg.dataset.rfind("folder:", 0) == 0 ||
+      cfg.dataset.rfind("npy:", 0) == 0)
+    return load_image_data(cfg);
   std::filesystem::path dir;
   if (cfg.dataset.rfind("idx:", 0) == 0) {
     dir = cfg.dataset.substr(4);

@@ -18,7 +18,7 @@
 namespace dpvae::cli {
 
 struct RunConfig {
-  std::string dataset = "two-moons";  // two-moons, mnist, fashion-mnist, idx:DIR
+  std::string dataset = "two-moons";  // two-moons, mnist, fashion-mnist, idx:DIR, svhn, celeba, folder:DIR, npy:FILE
   std::string data_root = "data";
   std::string objective = "vae";
   std::string prior = "decoupled";
@@ -38,6 +38,12 @@ struct RunConfig {
   std::int64_t log_every = 100;
   std::int64_t keep_checkpoints = 2;
   bool skip_nonfinite = false;  // skip (and count) steps with a non-finite loss or gradient
+  // Image data sets (docs/data.md): keys added with them, absent from older run folders.
+  std::int64_t image_size = 0;      // folder: resize (centre square crop) to S × S, 0: keep; celeba: S (0: 64)
+  std::int64_t image_channels = 3;  // folder: 3 (RGB) or 1 (grey)
+  double held_out = 0.1;            // folder, npy: fraction held out as the test set
+  std::string labels;               // npy: an .npy label vector (optional)
+  bool skip_bad_images = false;     // leave out (and count) unreadable or wrong-sized image files
 
   nlohmann::json to_json() const;
   static RunConfig from_json(const nlohmann::json& j, const std::string& where);
@@ -67,9 +73,17 @@ struct Data {
   Architecture architecture(Index latent_dim) const;
 };
 
-/// Loads cfg.dataset (two-moons is generated from cfg.seed; mnist and fashion-mnist are read
-/// from data_root/<name>; idx:DIR from DIR). Throws dpvae::Error naming what is missing and
-/// how to get it.
+/// Loads cfg.dataset (docs/data.md): two-moons is generated from cfg.seed; mnist and
+/// fashion-mnist are read from data_root/<name>, idx:DIR from DIR; svhn from data_root/svhn
+/// (train_32x32.mat, test_32x32.mat); celeba from data_root/celeba (its training and test
+/// splits); folder:DIR and npy:FILE with a held-out split of cfg.held_out (load_image_data).
+/// Throws dpvae::Error naming what is missing and how to get it.
 Data load_data(const RunConfig& cfg);
+
+/// load_data's image data sets (svhn, celeba, folder:DIR, npy:FILE). The held-out split of a
+/// folder or array is drawn with the fixed seed kHeldOutSeed, not cfg.seed, so that every run
+/// on the same images is tested on the same ones.
+Data load_image_data(const RunConfig& cfg);
+inline constexpr std::uint64_t kHeldOutSeed = 20200409;
 
 }  // namespace dpvae::cli

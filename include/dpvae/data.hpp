@@ -3,5 +3,6 @@
 #pragma once
 
 #include "dpvae/data/idx.hpp"
+#include "dpvae/data/image_array.hpp"
 #include "dpvae/data/minibatch.hpp"
 #include "dpvae/data/two_moons.hpp"

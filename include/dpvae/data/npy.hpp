@@ -44,6 +44,11 @@ struct NpyArray {
   bool is_float() const { return dtype == "float32" || dtype == "float64"; }
   /// Element i as a double (exact for every dtype but 64-bit integers beyond 2^53).
   double value(std::size_t i) const;
+  /// Elements [begin, begin + count) converted to Out with static_cast, into out[0, count):
+  /// the dtype is dispatched once per call, not per element (a 2.5 G-element image array
+  /// converts at memory speed). The caller checks begin + count <= numel().
+  template <class Out>
+  void convert(std::size_t begin, std::size_t count, Out* out) const;
 };
 
 namespace detail {
@@ -199,6 +204,27 @@ inline double NpyArray::value(std::size_t i) const {
   if (dtype == "uint64") return get(std::uint64_t{});
   if (dtype == "float32") return get(float{});
   return get(double{});
+}
+
+template <class Out>
+void NpyArray::convert(std::size_t begin, std::size_t count, Out* out) const {
+  const unsigned char* p = bytes.data() + begin * itemsize;
+  const auto run = [&](auto v) {
+    for (std::size_t k = 0; k < count; ++k) {
+      std::memcpy(&v, p + k * sizeof v, sizeof v);
+      out[k] = static_cast<Out>(v);
+    }
+  };
+  if (dtype == "uint8") run(std::uint8_t{});
+  else if (dtype == "int8") run(std::int8_t{});
+  else if (dtype == "int16") run(std::int16_t{});
+  else if (dtype == "uint16") run(std::uint16_t{});
+  else if (dtype == "int32") run(std::int32_t{});
+  else if (dtype == "uint32") run(std::uint32_t{});
+  else if (dtype == "int64") run(std::int64_t{});
+  else if (dtype == "uint64") run(std::uint64_t{});
+  else if (dtype == "float32") run(float{});
+  else run(double{});
 }
 
 /// The largest array the reader accepts: 64 GiB of data.

@@ -1,0 +1,213 @@
+// src/images/decode.cpp — implementation of dpvae/images/decode.hpp (stb from Debian's libstb).
+#include "dpvae/images/decode.hpp"
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <thread>
+
+namespace dpvae::images {
+
+using dpvae::detail::fail;
+using dpvae::detail::require;
+
+namespace {
+
+bool is_jpeg(const std::vector<std::uint8_t>& b) { return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF; }
+
+/// A JPEG's end-of-image marker FF D9 within its last KiB (trailing bytes after it are allowed).
+bool has_jpeg_end(const std::vector<std::uint8_t>& b) {
+  const std::size_t from = b.size() > 1024 ? b.size() - 1024 : 0;
+  for (std::size_t i = b.size(); i-- > from + 1;)
+    if (b[i - 1] == 0xFF && b[i] == 0xD9) return true;
+  return false;
+}
+
+std::string size_text(Index h, Index w) { return std::to_string(w) + " × " + std::to_string(h); }
+
+}  // namespace
+
+std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
+  const std::string p = path.string();
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail("cannot read " + p + ": Is a directory");
+  std::FILE* f = std::fopen(p.c_str(), "rb");
+  if (f == nullptr) fail("cannot read " + p + ": " + std::strerror(errno));
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, std::fclose);
+  std::vector<std::uint8_t> out;
+  std::uint8_t buf[1 << 16];
+  for (;;) {
+    const std::size_t got = std::fread(buf, 1, sizeof buf, f);
+    out.insert(out.end(), buf, buf + got);
+    if (got < sizeof buf) break;
+  }
+  if (std::ferror(f)) fail("cannot read " + p + ": " + std::strerror(errno));
+  return out;
+}
+
+std::vector<std::uint8_t> decode_image(const std::vector<std::uint8_t>& bytes, const std::string& name, int channels,
+                                       int& height, int& width) {
+  require(channels == 1 || channels == 3, "decode_image: channels must be 1 or 3");
+  if (bytes.empty()) fail(name + ": empty file");
+  require(bytes.size() <= static_cast<std::size_t>(std::numeric_limits<int>::max()), name + ": file larger than 2 GiB");
+  if (is_jpeg(bytes) && !has_jpeg_end(bytes)) fail(name + ": truncated JPEG (no end-of-image marker)");
+  int c = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(
+      stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &c, channels), stbi_image_free);
+  if (!px) fail(name + ": cannot decode (" + std::string(stbi_failure_reason()) + ")");
+  require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= (std::int64_t{1} << 28),
+          name + ": image size " + size_text(height, width) + " is out of range");
+  return std::vector<std::uint8_t>(px.get(), px.get() + static_cast<std::size_t>(height) * static_cast<std::size_t>(width) *
+                                                            static_cast<std::size_t>(channels));
+}
+
+std::vector<std::uint8_t> centre_crop(const std::uint8_t* px, Index h, Index w, Index c, Index crop_h, Index crop_w) {
+  require(crop_h >= 1 && crop_w >= 1 && crop_h <= h && crop_w <= w,
+          "a centre crop of " + size_text(crop_h, crop_w) + " does not fit an image of " + size_text(h, w));
+  const Index top = (h - crop_h) / 2, left = (w - crop_w) / 2;
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(crop_h * crop_w * c));
+  for (Index r = 0; r < crop_h; ++r)
+    std::copy_n(px + ((top + r) * w + left) * c, crop_w * c, out.data() + r * crop_w * c);
+  return out;
+}
+
+std::vector<std::uint8_t> resize(const std::uint8_t* px, Index h, Index w, Index c, Index out_h, Index out_w) {
+  require(h >= 1 && w >= 1 && out_h >= 1 && out_w >= 1 && c >= 1 && c <= 4, "resize: sizes must be positive");
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(out_h * out_w * c));
+  const int ok = stbir_resize_uint8_generic(px, static_cast<int>(w), static_cast<int>(h), 0, out.data(), static_cast<int>(out_w),
+                                            static_cast<int>(out_h), 0, static_cast<int>(c), STBIR_ALPHA_CHANNEL_NONE, 0,
+                                            STBIR_EDGE_CLAMP, STBIR_FILTER_CATMULLROM, STBIR_COLORSPACE_LINEAR, nullptr);
+  require(ok != 0, "resize: stb_image_resize failed (out of memory)");
+  return out;
+}
+
+data::ImageArray decode_all(const EncodedSource& src, const DecodeOptions& o, DecodeReport* report) {
+  const Geometry& g = o.geometry;
+  require(o.channels == 1 || o.channels == 3, "images: channels must be 1 or 3 (got " + std::to_string(o.channels) + ")");
+  require((g.height == 0) == (g.width == 0) && g.height >= 0 && g.height <= 4096 && g.width <= 4096,
+          "images: the output size must be both 0 (keep) or both in [1, 4096]");
+  require(src.count >= 1, "images: no image files");
+  require(src.labels.empty() || src.labels.size() == static_cast<std::size_t>(src.count), "images: one label per file");
+  const std::size_t n = static_cast<std::size_t>(src.count);
+  const Index c = o.channels;
+
+  // One image decoded and shaped (crop, resize), or a dpvae::Error naming the file.
+  auto shape_one = [&](Index i, Index& hh, Index& ww) {
+    const std::vector<std::uint8_t> bytes = src.read(i);
+    int h = 0, w = 0;
+    std::vector<std::uint8_t> px = decode_image(bytes, src.name(i), o.channels, h, w);
+    hh = h, ww = w;
+    if (g.expect_height > 0 && (hh != g.expect_height || ww != g.expect_width))
+      fail(src.name(i) + ": " + size_text(hh, ww) + " pixels where " + size_text(g.expect_height, g.expect_width) +
+           " are expected");
+    if (g.crop_height != 0) {
+      const Index ch = g.crop_height < 0 ? std::min(hh, ww) : g.crop_height;
+      const Index cw = g.crop_width < 0 ? std::min(hh, ww) : g.crop_width;
+      if (ch > hh || cw > ww) fail(src.name(i) + ": " + size_text(hh, ww) + " pixels, smaller than the " + size_text(ch, cw) + " crop");
+      px = centre_crop(px.data(), hh, ww, c, ch, cw);
+      hh = ch, ww = cw;
+    }
+    if (g.height > 0 && (hh != g.height || ww != g.width)) {
+      px = resize(px.data(), hh, ww, c, g.height, g.width);
+      hh = g.height, ww = g.width;
+    }
+    return px;
+  };
+  auto message = [](const Error& e) { return std::string(e.what()); };
+
+  // The set's image size: the resize target, a fixed crop, the expected size, or else the
+  // first decodable file's (found in order, so that the choice does not depend on threads).
+  std::vector<std::string> error(n);
+  Index want_h = g.height, want_w = g.width;
+  if (want_h == 0 && g.crop_height > 0) want_h = g.crop_height, want_w = g.crop_width;
+  if (want_h == 0 && g.crop_height == 0 && g.expect_height > 0) want_h = g.expect_height, want_w = g.expect_width;
+  for (std::size_t i = 0; want_h == 0 && i < n; ++i) {
+    try {
+      shape_one(static_cast<Index>(i), want_h, want_w);
+    } catch (const Error& e) {
+      error[i] = message(e);
+      want_h = want_w = 0;
+    }
+  }
+
+  // Every file decoded straight into its row of the array (peak memory: the array plus one
+  // image per thread), bad rows left as holes and squeezed out afterwards.
+  data::ImageArray out;
+  out.height = want_h, out.width = want_w, out.channels = c;
+  const Index dim = out.dim();
+  if (want_h > 0) out.pixels.resize(n * static_cast<std::size_t>(dim));
+  std::atomic<Index> done{0};
+  std::atomic<bool> finished{false};
+  auto work = [&] {
+    if (want_h > 0)
+      tbb::parallel_for(std::size_t{0}, n, [&](std::size_t i) {
+        if (error[i].empty()) {
+          try {
+            Index hh = 0, ww = 0;
+            const std::vector<std::uint8_t> px = shape_one(static_cast<Index>(i), hh, ww);
+            if (hh != want_h || ww != want_w)
+              fail(src.name(static_cast<Index>(i)) + ": " + size_text(hh, ww) + " pixels where the set's images are " +
+                   size_text(want_h, want_w) + " (pass an image size to resize them)");
+            std::copy(px.begin(), px.end(), out.pixels.data() + i * static_cast<std::size_t>(dim));
+          } catch (const Error& e) {
+            error[i] = message(e);
+          } catch (const std::bad_alloc&) {
+            error[i] = src.name(static_cast<Index>(i)) + ": out of memory while decoding";
+          }
+        }
+        done.fetch_add(1, std::memory_order_relaxed);
+      });
+    finished = true;
+  };
+  if (o.progress) {
+    std::thread worker(work);
+    while (!finished.load()) {
+      o.progress(done.load(), src.count);
+      for (int k = 0; k < 20 && !finished.load(); ++k) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    worker.join();
+    o.progress(src.count, src.count);
+  } else {
+    work();
+  }
+
+  const auto bad = static_cast<Index>(std::count_if(error.begin(), error.end(), [](const std::string& e) { return !e.empty(); }));
+  const auto first_error = [&] {
+    for (const std::string& e : error)
+      if (!e.empty()) return e;
+    return std::string();
+  };
+  if (bad > 0 && !o.skip_bad)
+    fail(first_error() + (bad > 1 ? " (and " + std::to_string(bad - 1) + " more bad files; --skip-bad-images leaves them out)"
+                                  : std::string(" (--skip-bad-images leaves it out)")));
+  if (bad == src.count) fail("images: none of the " + std::to_string(src.count) + " files can be used (" + first_error() + ")");
+  if (report != nullptr) {
+    report->skipped = bad;
+    report->first_skipped.clear();
+    for (const std::string& e : error)
+      if (!e.empty() && report->first_skipped.size() < 5) report->first_skipped.push_back(e);
+  }
+  Index row = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!error[i].empty()) continue;
+    if (static_cast<Index>(i) != row)
+      std::memmove(out.pixels.data() + row * dim, out.pixels.data() + i * static_cast<std::size_t>(dim), static_cast<std::size_t>(dim));
+    if (!src.labels.empty()) out.labels.push_back(src.labels[i]);
+    ++row;
+  }
+  out.count = row;
+  out.pixels.resize(static_cast<std::size_t>(row * dim));
+  return out;
+}
+
+}  // namespace dpvae::images
