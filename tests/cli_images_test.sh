@@ -38,6 +38,15 @@ for f in s-svhn.png s-celeba.png; do
   fi
 done
 
+# Evaluation on an image set held as bytes (features, q(z), NLL, figures block by block); the
+# domain feature net trains on the folder's two classes (fewer images than its batch).
+if $DPVAE evaluate run-folder --out ev.json --samples 200 --skl-samples 200 --nll-k 20 --nll-points 50 \
+     --leakage-samples 200 --figures figs >ev.txt 2>&1 && grep -q '"fid"' ev.json && [ -s figs/vae-decoupled-traversals.png ]; then
+  pass "evaluate a folder run: $(tail -1 ev.txt | cut -c1-160)"
+else
+  bad "evaluate a folder run: $(tail -c 400 ev.txt)"
+fi
+
 # Bad input: one line each, exit status 2, named by path and reason.
 printf 'not an image' >data/folder/a/broken.png
 expect_error "corrupt PNG in a folder" "data/folder/a/broken.png: cannot decode" \

@@ -419,5 +419,8 @@ TEST_CASE("image arrays: .npy images and labels, the held-out split") {
   std::sort(seen.begin(), seen.end());
   for (int i = 0; i < 50; ++i) CHECK(seen[static_cast<std::size_t>(i)] == i);
   CHECK(dpvae::data::split_held_out(many, 0.2, 7).second.labels == test.labels);
+  const std::vector<std::int64_t> order = dpvae::Rng(7).permutation(50);  // the definition
+  for (std::size_t i = 0; i < 40; ++i) CHECK(train.labels[i] == order[i]);
+  for (std::size_t i = 0; i < 10; ++i) CHECK(test.labels[i] == order[40 + i]);
   CHECK(error_of([&] { dpvae::data::split_held_out(many, 0.99, 7); }).find("fewer than 2 images") != std::string::npos);
 }

@@ -89,7 +89,7 @@ const Matrix<float>& real_inception_features(const fs::path& weights, const RunC
   const std::string key = fs::absolute(weights).string() + "\n" + c.dataset + "\n" + c.data_root + "\n" + std::to_string(n);
   auto it = cache.find(key);
   if (it == cache.end()) {
-    const Matrix<float> x = d.test.topRows(n).cwiseMax(0.0f).cwiseMin(1.0f);
+    const Matrix<float> x = d.test.block(0, n).cwiseMax(0.0f).cwiseMin(1.0f);
     it = cache.emplace(key, inception_network(weights).features(x, d.height, d.width, d.channels)).first;
   }
   return it->second;
@@ -153,7 +153,7 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
   timing["sampling"] = seconds_since(t);
   t = Clock::now();
   progress_line("FID of random and LP samples against " + std::to_string(d.test.rows()) + " held-out points");
-  const Matrix<float> f_real = extract_features(space.extract, d.test, kEvalBatch);
+  const Matrix<float> f_real = features_of(space.extract, d.test);
   const Matrix<float> f_random = extract_features(space.extract, x_random, kEvalBatch);
   const Matrix<float> f_lp = extract_features(space.extract, x_lp, kEvalBatch);
   const GaussianFit real = fit_gaussian(f_real);
@@ -231,7 +231,7 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
   progress_line("NLL by importance sampling: " + std::to_string(n_nll) + " test points × K = " + std::to_string(o.nll_k));
   const Index every = std::max<Index>(1, n_nll / 5);
   const Vector<double> ll = importance_sampled_log_likelihood(
-      m, Matrix<float>(d.test.topRows(n_nll)), o.nll_k, rng, [&](Index done) {
+      m, d.test.block(0, n_nll), o.nll_k, rng, [&](Index done) {
         if (done % every == 0 && done < n_nll)
           progress_line("  NLL " + std::to_string(done) + "/" + std::to_string(n_nll) + " (" +
                         std::to_string(static_cast<int>(seconds_since(t))) + " s)");

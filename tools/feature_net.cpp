@@ -49,23 +49,24 @@ FeatureSpace feature_space(const Data& data, const fs::path& path, const Feature
     std::cout << "feature-net: reusing " << path.string() << " (test accuracy " << fs_.accuracy << ")\n";
   } else {
     require(o.steps >= 1 && o.batch >= 2, "feature-net: --steps must be >= 1 and the batch >= 2");
+    require(data.train.rows() >= 2, "feature-net: the training set holds fewer than 2 images");
+    // A set smaller than the batch is one batch (it used to read past the set's end).
+    const std::int64_t batch = std::min<std::int64_t>(o.batch, data.train.rows());
     std::cout << "feature-net: training a " << c.classes << "-class classifier on " << data.name << " ("
-              << o.steps << " steps, batch " << o.batch << ")" << std::endl;
+              << o.steps << " steps, batch " << batch << ")" << std::endl;
     Rng rng(o.seed ^ 0xFEA7u);
     std::vector<std::int64_t> order;
     std::int64_t pos = 0;
-    Matrix<float> x(o.batch, data.train.cols());
-    std::vector<int> y(static_cast<std::size_t>(o.batch));
+    Matrix<float> x(batch, data.train.cols());
+    std::vector<int> y(static_cast<std::size_t>(batch));
     const auto t0 = Clock::now();
     double avg = 0;
     for (std::int64_t s = 1; s <= o.steps; ++s) {
-      if (order.empty() || pos + o.batch > data.train.rows()) order = rng.permutation(data.train.rows()), pos = 0;
-      for (std::int64_t i = 0; i < o.batch; ++i) {
-        const auto r = order[static_cast<std::size_t>(pos + i)];
-        x.row(i) = data.train.row(r);
-        y[static_cast<std::size_t>(i)] = data.train_labels[static_cast<std::size_t>(r)];
-      }
-      pos += o.batch;
+      if (order.empty() || pos + batch > data.train.rows()) order = rng.permutation(data.train.rows()), pos = 0;
+      data.train.gather_into(order.data() + pos, batch, x);
+      for (std::int64_t i = 0; i < batch; ++i)
+        y[static_cast<std::size_t>(i)] = data.train_labels[static_cast<std::size_t>(order[static_cast<std::size_t>(pos + i)])];
+      pos += batch;
       const double loss = net->train_step(x, y);
       require(std::isfinite(loss), "feature-net: the training loss is not finite at step " + std::to_string(s));
       avg = s == 1 ? loss : 0.98 * avg + 0.02 * loss;
@@ -76,7 +77,16 @@ FeatureSpace feature_space(const Data& data, const fs::path& path, const Feature
         std::cout << line.str() << std::endl;
       }
     }
-    fs_.accuracy = net->accuracy(data.test, data.test_labels);
+    {  // block by block: the test set stays bytes
+      double correct = 0;
+      const Index n = data.test.rows(), chunk = 1000;
+      for (Index r0 = 0; r0 < n; r0 += chunk) {
+        const Index len = std::min(chunk, n - r0);
+        const std::vector<int> labels(data.test_labels.begin() + r0, data.test_labels.begin() + r0 + len);
+        correct += net->accuracy(data.test.block(r0, len), labels) * static_cast<double>(len);
+      }
+      fs_.accuracy = correct / static_cast<double>(n);
+    }
     std::cout << "feature-net: test accuracy " << fs_.accuracy << " on " << data.test.rows() << " test images\n";
     if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
     std::ostringstream acc;

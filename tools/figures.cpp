@@ -71,7 +71,7 @@ std::vector<plot::Panel> latent_panels(const LoadedRun& run, const AggregatePost
   std::vector<plot::Panel> out{pq, pp};
   if (!run.data.images && run.data.train.cols() == 2) {
     plot::Panel pd{name + ": decoded LP / HP samples", {}, std::nullopt, std::nullopt};
-    pd.layers.push_back({run.data.train.cast<double>(), colour::grey, 0.35, 1.2, "data"});
+    pd.layers.push_back({run.data.train.all().cast<double>(), colour::grey, 0.35, 1.2, "data"});
     pd.layers.push_back({m.decode(lp).cast<double>(), colour::red, 0.85, 2.0, "LP decoded"});
     pd.layers.push_back({m.decode(hp).cast<double>(), colour::blue, 0.85, 2.0, "HP decoded"});
     out.push_back(pd);
@@ -85,8 +85,9 @@ Matrix<float> traversal_images(const LoadedRun& run, Index pairs, Index steps, b
   const AnyModel& m = *run.model;
   Rng rng(seed);
   const Index n = run.data.test.rows();
-  Matrix<float> ends(2 * pairs, run.data.test.cols());
-  for (Index i = 0; i < 2 * pairs; ++i) ends.row(i) = run.data.test.row(static_cast<Index>(rng.below(static_cast<std::uint64_t>(n))));
+  std::vector<Index> picks(static_cast<std::size_t>(2 * pairs));
+  for (Index& r : picks) r = static_cast<Index>(rng.below(static_cast<std::uint64_t>(n)));
+  const Matrix<float> ends = run.data.test.gather(picks);
   Matrix<float> mu = m.encode(ends).first;
   if (in_z0) mu = m.prior_forward(mu);
   Matrix<float> path(pairs * steps, mu.cols());
@@ -104,9 +105,9 @@ Matrix<float> traversal_images(const LoadedRun& run, Index pairs, Index steps, b
 Matrix<float> sweep_images(const LoadedRun& run, Index bases, Index steps, std::uint64_t seed) {
   const AnyModel& m = *run.model;
   Rng rng(seed);
-  Matrix<float> base(bases, run.data.test.cols());
-  for (Index i = 0; i < bases; ++i)
-    base.row(i) = run.data.test.row(static_cast<Index>(rng.below(static_cast<std::uint64_t>(run.data.test.rows()))));
+  std::vector<Index> picks(static_cast<std::size_t>(bases));
+  for (Index& r : picks) r = static_cast<Index>(rng.below(static_cast<std::uint64_t>(run.data.test.rows())));
+  const Matrix<float> base = run.data.test.gather(picks);
   const Matrix<float> mu = m.encode(base).first;
   const Index d = std::min<Index>(10, m.latent_dim());
   Matrix<float> z(d * bases * steps, m.latent_dim());
@@ -142,7 +143,7 @@ void write_samples(const LoadedRun& run, AnyModel& model, Index n, std::uint64_t
   require(x.cols() == 2, "sample plots of non-image data need 2-D data");
   plot::Panel p;
   p.title = display_name(run.config) + ": samples (step " + std::to_string(model.step()) + ")";
-  p.layers.push_back({run.data.train.cast<double>(), colour::grey, 0.35, 1.2, "data"});
+  p.layers.push_back({run.data.train.all().cast<double>(), colour::grey, 0.35, 1.2, "data"});
   p.layers.push_back({x.cast<double>(), colour::orange, 0.8, 1.8, "samples"});
   plot::write_panels(png, {{p}});
 }
@@ -174,14 +175,14 @@ void write_comparison(const std::vector<LoadedRun>& runs, std::uint64_t seed, co
     const std::string name = display_name(r.config);
     const Index n = std::min<Index>(2000, r.data.train.rows());
     const Matrix<float> x = m.decode(m.prior_sample(n, rng));
-    auto [mu, logvar] = m.encode(r.data.train.topRows(n));
+    auto [mu, logvar] = m.encode(r.data.train.block(0, n));
     Matrix<float> eps(n, 2);
     rng.fill_normal(std::span<float>(eps.data(), static_cast<std::size_t>(eps.size())));
     const Matrix<float> z = mu + ((0.5f * logvar.array()).exp() * eps.array()).matrix();
     const Matrix<float> z0 = m.prior_forward(z);
 
     plot::Panel samples{name + ": data and samples", {}, std::nullopt, std::nullopt};
-    samples.layers.push_back({r.data.train.cast<double>(), colour::grey, 0.35, 1.2, "data"});
+    samples.layers.push_back({r.data.train.all().cast<double>(), colour::grey, 0.35, 1.2, "data"});
     samples.layers.push_back({x.cast<double>(), colour::orange, 0.7, 1.6, "samples"});
 
     // Density grids over the range of the posterior samples (z) and over [-4.5, 4.5]² (z0).
@@ -224,7 +225,7 @@ void write_posterior_samples(LoadedRun& run, bool low, Index candidates, Index n
   }
   require(x.cols() == 2, "posterior-sample plots of non-image data need 2-D data");
   plot::Panel p{display_name(run.config) + ": " + what + " samples", {}, std::nullopt, std::nullopt};
-  p.layers.push_back({run.data.train.cast<double>(), colour::grey, 0.35, 1.2, "data"});
+  p.layers.push_back({run.data.train.all().cast<double>(), colour::grey, 0.35, 1.2, "data"});
   p.layers.push_back({x.cast<double>(), low ? colour::red : colour::blue, 0.85, 2.0, what});
   plot::write_panels(png, {{p}});
 }

@@ -16,6 +16,31 @@ std::pair<Matrix<float>, Matrix<float>> encode_all(const AnyModel& m, const Matr
   return {mu, lv};
 }
 
+std::pair<Matrix<float>, Matrix<float>> encode_all(const AnyModel& m, const Points& x) {
+  if (!x.bytes()) return encode_all(m, x.all());
+  Matrix<float> mu(x.rows(), m.latent_dim()), lv(x.rows(), m.latent_dim());
+  for (Index r0 = 0; r0 < x.rows(); r0 += kEvalBatch) {
+    const Index len = std::min<Index>(kEvalBatch, x.rows() - r0);
+    auto [a, b] = m.encode(x.block(r0, len));
+    mu.middleRows(r0, len) = a;
+    lv.middleRows(r0, len) = b;
+  }
+  return {mu, lv};
+}
+
+Matrix<float> features_of(const std::function<Matrix<float>(const Matrix<float>&)>& extract, const Points& x) {
+  if (!x.bytes()) return extract_features(extract, x.all(), kEvalBatch);
+  Matrix<float> out;
+  const Index chunk = 10 * kEvalBatch;
+  for (Index r0 = 0; r0 < x.rows(); r0 += chunk) {
+    const Index len = std::min<Index>(chunk, x.rows() - r0);
+    const Matrix<float> f = extract_features(extract, x.block(r0, len), kEvalBatch);
+    if (out.size() == 0) out.resize(x.rows(), f.cols());
+    out.middleRows(r0, len) = f;
+  }
+  return out;
+}
+
 Matrix<float> decode_all(const AnyModel& m, const Matrix<float>& z) {
   Matrix<float> out;
   for (Index r0 = 0; r0 < z.rows(); r0 += kEvalBatch) {
@@ -45,7 +70,7 @@ AggregatePosterior aggregate_posterior(const AnyModel& m, const Data& d, Index c
     auto [mu, lv] = encode_all(m, d.train);
     return AggregatePosterior(mu, lv);
   }
-  auto [mu, lv] = encode_all(m, rows_of(d.train, posterior_subset(n, count, seed)));
+  auto [mu, lv] = encode_all(m, d.train.gather(posterior_subset(n, count, seed)));
   return AggregatePosterior(mu, lv);
 }
 

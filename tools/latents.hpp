@@ -11,6 +11,7 @@
 #include <dpvae/eval.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -22,6 +23,14 @@ inline constexpr Index kEvalBatch = 100;
 
 /// (μ, log σ²) of every row of x, encoded in batches of kEvalBatch.
 std::pair<Matrix<float>, Matrix<float>> encode_all(const AnyModel& m, const Matrix<float>& x);
+
+/// (μ, log σ²) of every point of a data set, converted to floats and encoded kEvalBatch rows
+/// at a time.
+std::pair<Matrix<float>, Matrix<float>> encode_all(const AnyModel& m, const Points& x);
+
+/// extract(x) of every point of a data set (the FID feature net's features, n × F),
+/// converted to floats and extracted a block of 10·kEvalBatch rows at a time.
+Matrix<float> features_of(const std::function<Matrix<float>(const Matrix<float>&)>& extract, const Points& x);
 
 /// E[x|z] of every row of z, decoded in batches of kEvalBatch.
 Matrix<float> decode_all(const AnyModel& m, const Matrix<float>& z);

@@ -245,13 +245,13 @@ void report_skipped(const images::DecodeReport& r) {
   std::cerr << std::endl;
 }
 
-void set_images(Data& d, const data::ImageArray& train, const data::ImageArray& test) {
+void set_images(Data& d, data::ImageArray train, data::ImageArray test) {
   d.images = true;
   d.height = train.height, d.width = train.width, d.channels = train.channels;
-  d.train = train.to_float(0, train.count);
-  d.test = test.to_float(0, test.count);
   d.train_labels = train.labels;
   d.test_labels = test.labels;
+  d.train = Points(std::move(train));
+  d.test = Points(std::move(test));
 }
 
 }  // namespace
@@ -267,15 +267,15 @@ Data load_image_data(const RunConfig& cfg) {
     for (const char* f : {"train_32x32.mat", "test_32x32.mat"})
       dpvae::detail::require(fs::exists(dir / f), "no SVHN file " + (dir / f).string() + " (run scripts/fetch-svhn.sh " +
                                                       dir.string() + ", or pass --data-root)");
-    const data::ImageArray train = images::read_svhn_mat(dir / "train_32x32.mat");  // in order: the first bad file is named
-    set_images(d, train, images::read_svhn_mat(dir / "test_32x32.mat"));
+    data::ImageArray train = images::read_svhn_mat(dir / "train_32x32.mat");  // in order: the first bad file is named
+    set_images(d, std::move(train), images::read_svhn_mat(dir / "test_32x32.mat"));
     return d;
   }
   if (cfg.dataset == "celeba") {
     o.progress = decode_progress("decoding CelebA");
     images::Celeba c = images::load_celeba(fs::path(cfg.data_root) / "celeba", cfg.image_size > 0 ? cfg.image_size : 64, o);
     report_skipped(c.report);
-    set_images(d, c.train, c.test);
+    set_images(d, std::move(c.train), std::move(c.test));
     return d;
   }
   data::ImageArray all;
@@ -298,8 +298,8 @@ Data load_image_data(const RunConfig& cfg) {
   dpvae::detail::require(all.height >= 8 && all.width >= 8,
                          cfg.dataset + ": images of " + std::to_string(all.width) + " × " + std::to_string(all.height) +
                              " pixels are too small (at least 8 × 8; pass --image-size)");
-  auto [train, test] = data::split_held_out(all, cfg.held_out, kHeldOutSeed);
-  set_images(d, train, test);
+  auto [train, test] = data::split_held_out(std::move(all), cfg.held_out, kHeldOutSeed);
+  set_images(d, std::move(train), std::move(test));
   return d;
 }
 
@@ -308,8 +308,8 @@ Data load_data(const RunConfig& cfg) {
   d.name = cfg.dataset;
   if (cfg.dataset == "two-moons") {
     auto tm = data::make_two_moons(cfg.seed);
-    d.train = tm.train;
-    d.test = tm.test;
+    d.train = Points(tm.train);
+    d.test = Points(tm.test);
     d.train_labels = tm.train_labels;
     d.test_labels = tm.test_labels;
     d.train_position = tm.train_position;
@@ -334,8 +334,8 @@ Data load_data(const RunConfig& cfg) {
   d.height = set.train.height;
   d.width = set.train.width;
   d.channels = set.train.channels;
-  d.train = std::move(set.train.images);
-  d.test = std::move(set.test.images);
+  d.train = Points(std::move(set.train.images));
+  d.test = Points(std::move(set.test.images));
   d.train_labels = std::move(set.train.labels);
   d.test_labels = std::move(set.test.labels);
   return d;

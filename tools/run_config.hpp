@@ -6,6 +6,7 @@
 #include <dpvae/dpvae.hpp>
 
 #include <dpvae/data/idx.hpp>
+#include <dpvae/data/image_array.hpp>
 #include <dpvae/data/two_moons.hpp>
 
 #include <nlohmann/json.hpp>
@@ -62,10 +63,58 @@ using Overrides = std::set<std::string>;
 /// unknown preset or objective.
 void apply_preset(RunConfig& cfg, const Overrides& set);
 
+/// A data set's points, one per row: floats (two-moons, IDX sets), or an image set kept as
+/// bytes (docs/data.md "Images in memory"), whose rows become x = byte / 255 in [0, 1] only
+/// when they are asked for, a block or a minibatch at a time.
+class Points {
+ public:
+  Points() = default;
+  explicit Points(Matrix<float> x) : x_(std::move(x)) {}
+  explicit Points(data::ImageArray a) : a_(std::move(a)), bytes_(true) {}
+
+  Index rows() const { return bytes_ ? a_.count : x_.rows(); }
+  Index cols() const { return bytes_ ? a_.dim() : x_.cols(); }
+  /// True when the points are held as bytes.
+  bool bytes() const { return bytes_; }
+  /// Rows [begin, begin + n) as floats. Throws dpvae::Error for rows outside the set.
+  Matrix<float> block(Index begin, Index n) const {
+    dpvae::detail::require(begin >= 0 && n >= 0 && begin + n <= rows(), "Points::block: rows out of range");
+    return bytes_ ? a_.to_float(begin, begin + n) : Matrix<float>(x_.middleRows(begin, n));
+  }
+  /// Every row as floats (for small sets: two-moons, plots).
+  Matrix<float> all() const { return block(0, rows()); }
+  /// The rows `idx`, in that order, as floats.
+  Matrix<float> gather(const std::vector<Index>& idx) const {
+    Matrix<float> out;
+    gather_into(idx.data(), static_cast<Index>(idx.size()), out);
+    return out;
+  }
+  /// The n rows idx[0..n) into `out` (resized; no allocation when its size is unchanged).
+  void gather_into(const std::int64_t* idx, Index n, Matrix<float>& out) const {
+    out.resize(n, cols());
+    for (Index i = 0; i < n; ++i) {
+      const Index r = idx[i];
+      dpvae::detail::require(r >= 0 && r < rows(), "Points::gather: row out of range");
+      if (bytes_) {
+        const std::uint8_t* p = a_.image(r);
+        float* t = out.data() + i * cols();  // row-major
+        for (Index k = 0; k < cols(); ++k) t[k] = static_cast<float>(p[k]) / 255.0f;
+      } else {
+        out.row(i) = x_.row(r);
+      }
+    }
+  }
+
+ private:
+  Matrix<float> x_;
+  data::ImageArray a_;
+  bool bytes_ = false;
+};
+
 /// A data set in dpvae's layout: rows are points; images channels last in [0, 1].
 struct Data {
   std::string name;
-  Matrix<float> train, test;
+  Points train, test;
   std::vector<int> train_labels, test_labels;
   std::vector<double> train_position, test_position;  // two-moons: place along the moon, in [0, 1]
   bool images = false;

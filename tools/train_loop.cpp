@@ -32,14 +32,13 @@ struct DataOrder {
   std::vector<std::int64_t> order;
   std::int64_t position = 0;
 
-  void next_batch(const Matrix<float>& data, std::int64_t batch, Matrix<float>& out) {
+  void next_batch(const Points& data, std::int64_t batch, Matrix<float>& out) {
     const auto n = static_cast<std::int64_t>(data.rows());
     if (order.empty() || position + batch > n) {
       order = rng.permutation(n);
       position = 0;
     }
-    out.resize(batch, data.cols());
-    for (std::int64_t i = 0; i < batch; ++i) out.row(i) = data.row(order[static_cast<std::size_t>(position + i)]);
+    data.gather_into(order.data() + position, batch, out);
     position += batch;
   }
   void write(io::File& f) const {

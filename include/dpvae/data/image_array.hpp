@@ -40,7 +40,7 @@ struct ImageArray {
     const std::uint8_t* p = image(begin);
     float* t = x.data();  // row-major, as the bytes
     const std::size_t n = static_cast<std::size_t>(x.size());
-    for (std::size_t k = 0; k < n; ++k) t[k] = static_cast<float>(p[k]) * (1.0f / 255.0f);
+    for (std::size_t k = 0; k < n; ++k) t[k] = static_cast<float>(p[k]) / 255.0f;
     return x;
   }
   /// The images at `rows`, in that order, as floats byte/255 (rows.size() × dim()).
@@ -50,7 +50,7 @@ struct ImageArray {
       dpvae::detail::require(rows[r] >= 0 && rows[r] < count, "ImageArray::gather: row out of range");
       const std::uint8_t* p = image(rows[r]);
       float* t = x.data() + static_cast<Index>(r) * dim();
-      for (Index k = 0; k < dim(); ++k) t[k] = static_cast<float>(p[k]) * (1.0f / 255.0f);
+      for (Index k = 0; k < dim(); ++k) t[k] = static_cast<float>(p[k]) / 255.0f;
     }
     return x;
   }
@@ -80,19 +80,44 @@ struct ImageArray {
 
 /// A split into a training and a held-out part: the last round(fraction · count) images of a
 /// permutation drawn from `seed` (dpvae::Rng) form the held-out part, the rest (in that
-/// permutation's order) the training part. Deterministic in (count, fraction, seed). Throws
-/// dpvae::Error unless 0 < fraction < 1 and both parts hold at least 2 images.
-inline std::pair<ImageArray, ImageArray> split_held_out(const ImageArray& all, double fraction, std::uint64_t seed) {
+/// permutation's order) the training part. Deterministic in (count, fraction, seed). The rows
+/// are permuted in place and only the held-out part is copied, so that the split needs the
+/// set's memory plus the held-out part's. Throws dpvae::Error unless 0 < fraction < 1 and both
+/// parts hold at least 2 images.
+inline std::pair<ImageArray, ImageArray> split_held_out(ImageArray all, double fraction, std::uint64_t seed) {
   dpvae::detail::require(std::isfinite(fraction) && fraction > 0 && fraction < 1,
-                  "the held-out fraction must be in (0, 1) (got " + std::to_string(fraction) + ")");
+                         "the held-out fraction must be in (0, 1) (got " + std::to_string(fraction) + ")");
   const Index held = static_cast<Index>(std::llround(fraction * static_cast<double>(all.count)));
   dpvae::detail::require(held >= 2 && all.count - held >= 2,
-                  "a held-out fraction of " + std::to_string(fraction) + " of " + std::to_string(all.count) +
-                      " images leaves fewer than 2 images on one side");
+                         "a held-out fraction of " + std::to_string(fraction) + " of " + std::to_string(all.count) +
+                             " images leaves fewer than 2 images on one side");
   Rng rng(seed);
-  std::vector<Index> order = rng.permutation(all.count);
-  std::vector<Index> train(order.begin(), order.end() - held), test(order.end() - held, order.end());
-  return {all.subset(train), all.subset(test)};
+  const std::vector<Index> order = rng.permutation(all.count);
+  // Row i becomes old row order[i]: follow each cycle of the permutation with one spare row.
+  const Index d = all.dim();
+  std::vector<std::uint8_t> spare(static_cast<std::size_t>(d));
+  std::vector<bool> done(static_cast<std::size_t>(all.count), false);
+  for (Index i = 0; i < all.count; ++i) {
+    if (done[static_cast<std::size_t>(i)]) continue;
+    std::copy_n(all.image(i), d, spare.data());
+    const int spare_label = all.labels.empty() ? 0 : all.labels[static_cast<std::size_t>(i)];
+    Index j = i;
+    for (Index k = order[static_cast<std::size_t>(j)]; k != i; j = k, k = order[static_cast<std::size_t>(j)]) {
+      std::copy_n(all.image(k), d, all.image(j));
+      if (!all.labels.empty()) all.labels[static_cast<std::size_t>(j)] = all.labels[static_cast<std::size_t>(k)];
+      done[static_cast<std::size_t>(j)] = true;
+    }
+    std::copy_n(spare.data(), d, all.image(j));
+    if (!all.labels.empty()) all.labels[static_cast<std::size_t>(j)] = spare_label;
+    done[static_cast<std::size_t>(j)] = true;
+  }
+  std::vector<Index> tail(static_cast<std::size_t>(held));
+  for (Index i = 0; i < held; ++i) tail[static_cast<std::size_t>(i)] = all.count - held + i;
+  ImageArray test = all.subset(tail);
+  all.count -= held;
+  all.pixels.resize(static_cast<std::size_t>(all.count * d));
+  if (!all.labels.empty()) all.labels.resize(static_cast<std::size_t>(all.count));
+  return {std::move(all), std::move(test)};
 }
 
 /// The channel count of an .npy image array, after checking it is one: shape N × H × W (grey,
