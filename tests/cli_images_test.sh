@@ -27,6 +27,22 @@ train_ok svhn --dataset svhn --data-root data --latent-dim 4
 train_ok celeba --dataset celeba --data-root data --image-size 32 --latent-dim 4
 train_ok folder --dataset folder:data/folder --image-size 16 --held-out 0.2
 train_ok npy --dataset npy:data/images.npy --labels data/labels.npy --objective beta-tc --prior standard
+# The decoded set is cached beside the data: the resume read it back. Colour sets default to
+# the Gaussian likelihood (w = 50); CelebA's network is LeakyReLU(0.2), recorded in the checkpoint.
+if grep -q 'decoded set written to .*data/celeba/.dpvae-cache/celeba-3c-32x32-crop140.dpvae-images' train-celeba.txt &&
+   $DPVAE train --resume --out run-celeba --steps 7 >resume-celeba.txt 2>&1 &&
+   grep -q 'decoded set read from .*data/celeba/.dpvae-cache/celeba-3c-32x32-crop140.dpvae-images' resume-celeba.txt; then
+  pass "CelebA's decoded set cached and read back on resume"
+else
+  bad "CelebA cache: $(cat train-celeba.txt resume-celeba.txt | grep -i 'decoded set' | head -3)"
+fi
+grep -q '"likelihood": "gaussian"' run-svhn/config.json && grep -q '"likelihood_weight": 50' run-svhn/config.json &&
+  pass "SVHN defaults to the Gaussian likelihood, w = 50" || bad "SVHN's likelihood: $(grep likelihood run-svhn/config.json)"
+grep -q '"likelihood": "gaussian"' run-npy/config.json && grep -q '"latent_dim": 32' run-npy/config.json &&
+  pass "a colour .npy (channels from its header): Gaussian, latent 32" || bad "npy defaults: $(grep -E 'likelihood|latent' run-npy/config.json)"
+ckpt=$(ls run-celeba/checkpoints/*.safetensors | head -1)
+grep -aq '"config.architecture.activation":"leaky_relu"' "$ckpt" && grep -aq '"config.architecture.leaky_slope":"0.2"' "$ckpt" &&
+  pass "CelebA's network is LeakyReLU(0.2)" || bad "CelebA activation not recorded in $ckpt"
 grep -q '"image_size": 16' run-folder/config.json && pass "config.json keeps --image-size" || bad "config.json lacks image_size"
 # The sample grids are colour PNGs (3 channels).
 # (PNG colour type, byte 25 of the file: 2 = RGB; and the file decodes and is not blank.)
@@ -45,6 +61,16 @@ if $DPVAE evaluate run-folder --out ev.json --samples 200 --skl-samples 200 --nl
   pass "evaluate a folder run: $(tail -1 ev.txt | cut -c1-160)"
 else
   bad "evaluate a folder run: $(tail -c 400 ev.txt)"
+fi
+
+# reproduce end to end on CelebA (no labels): the FID feature net is the self-supervised
+# rotation classifier; the table has all 12 rows and no probe column values.
+if $DPVAE reproduce --dataset celeba --data-root data --image-size 16 --budget tiny --threads 2 --out rep-celeba >rep.txt 2>&1 &&
+   grep -q 'rotation classifier' rep.txt && [ "$(grep -c '^| ' rep-celeba/table.md)" -ge 14 ] &&
+   grep -q 'rotation classifier, self-supervised' rep-celeba/table.md; then
+  pass "reproduce --dataset celeba (tiny): $(grep -m1 'feature-net: test accuracy' rep.txt)"
+else
+  bad "reproduce celeba: $(tail -c 600 rep.txt)"
 fi
 
 # Bad input: one line each, exit status 2, named by path and reason.
@@ -72,6 +98,13 @@ expect_error "npy labels count" "short_labels.npy: 79 labels for 80 images" \
 mkdir -p mixed && cp data/folder/a/img1.png data/celeba/img_align_celeba/000001.jpg mixed/
 expect_error "folder of mixed sizes without --image-size" "mixed/img1.png: 20 × 16 pixels where the set's images are 178 × 218" \
   $DPVAE train --dataset folder:mixed --steps 2 --out bad7
+mkdir -p odd && cp data/folder/a/img1.png odd/ && printf 'P5\n16 16\n255\nabc' >odd/short.pgm
+expect_error "truncated PGM (stb would pad it)" "odd/short.pgm: truncated PGM" $DPVAE train --dataset folder:odd --steps 2 --out bad10
+rm odd/short.pgm && : >"odd/new
+line.png"
+expect_error "a newline in a file name stays on one line" 'odd/new\\nline.png: empty file' $DPVAE train --dataset folder:odd --steps 2 --out bad11
+expect_error "image size off the network's grid" "--image-size must be 0 (keep) or a multiple of 4 in" \
+  $DPVAE train --dataset folder:data/folder --image-size 18 --steps 2 --out bad12
 expect_error "unknown dataset" "expected two-moons, mnist, fashion-mnist, svhn, celeba" $DPVAE train --dataset cifar --steps 2 --out bad8
 expect_error "negative held-out" "--held-out must be in (0, 1)" $DPVAE train --dataset npy:data/images.npy --held-out -0.5 --steps 2 --out bad9
 echo "cli_images: $fails failure(s)"

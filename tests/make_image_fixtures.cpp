@@ -82,12 +82,12 @@ int main(int argc, char** argv) {
   }
   fs::create_directories(dir / "celeba" / "img_align_celeba");
   std::ofstream part(dir / "celeba" / "list_eval_partition.txt");
-  for (int i = 1; i <= 60; ++i) {
+  for (int i = 1; i <= 140; ++i) {  // 120 training images: more than reproduce's largest batch (100)
     char name[16];
     std::snprintf(name, sizeof name, "%06d.jpg", i);
     const auto px = image(i, 218, 178, 3);
     if (!stbi_write_jpg((dir / "celeba" / "img_align_celeba" / name).string().c_str(), 178, 218, 3, px.data(), 90)) return 1;
-    part << name << ' ' << (i <= 40 ? 0 : i <= 48 ? 1 : 2) << '\n';
+    part << name << ' ' << (i <= 120 ? 0 : i <= 128 ? 1 : 2) << '\n';
   }
   for (const char* cls : {"a", "b"}) {
     fs::create_directories(dir / "folder" / cls);

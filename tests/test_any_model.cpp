@@ -58,9 +58,14 @@ TEST_CASE("ModelConfig::entries round-trips every field, and a broken entry is n
   a.flow_blocks = 4;
   ModelConfig b = ModelConfig::vectors(5, 3, 1000, 0.3);
   b.architecture.hidden = {7, 11, 13};
-  for (const ModelConfig& c : {a, b, ModelConfig{}}) {
+  ModelConfig leaky = ModelConfig::images(64, 64, 3, 32, 162770);  // the CelebA net: LeakyReLU(0.2)
+  leaky.architecture.activation = Activation::leaky_relu;
+  leaky.architecture.leaky_slope = 0.2;
+  for (const ModelConfig& c : {a, b, leaky, ModelConfig{}}) {
     const ModelConfig r = round_trip(c);
     CHECK(r.entries() == c.entries());
+    CHECK(r.architecture.activation == c.architecture.activation);
+    if (c.architecture.activation == Activation::leaky_relu) CHECK(r.architecture.leaky_slope == c.architecture.leaky_slope);
     CHECK(r.adam.lr == c.adam.lr);
     CHECK(r.likelihood.weight == c.likelihood.weight);
     CHECK(r.architecture.hidden == c.architecture.hidden);
@@ -85,7 +90,15 @@ TEST_CASE("ModelConfig::entries round-trips every field, and a broken entry is n
   m = as_map(a.entries());
   m["likelihood"] = "poisson";
   CHECK_THROWS_WITH_AS(parse(), doctest::Contains("config.likelihood = 'poisson'"), Error);
-  m = as_map(a.entries());
+  m = as_map(leaky.entries());
+  m["architecture.activation"] = "gelu";
+  CHECK_THROWS_WITH_AS(parse(), doctest::Contains("config.architecture.activation = 'gelu'"), Error);
+  m = as_map(leaky.entries());
+  m["architecture.leaky_slope"] = "1.5";
+  CHECK_THROWS_WITH_AS(parse(), doctest::Contains("config.architecture.leaky_slope = '1.5'"), Error);
+  m = as_map(a.entries());  // a checkpoint from before the activation was recorded: ReLU
+  CHECK(m.count("architecture.activation") == 0);
+  CHECK(parse().architecture.activation == Activation::relu);
   m["logvar_max"] = "-20";  // parses, but the range is empty
   CHECK_THROWS_WITH_AS(parse(), doctest::Contains("the recorded config is not valid"), Error);
 }

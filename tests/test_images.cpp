@@ -3,6 +3,7 @@
 // libzip, .npy byte by byte) with asymmetric patterns, so that a swapped row, column or channel
 // shows; crop and resize are checked against an independent computation in double.
 #include <dpvae/data/image_array.hpp>
+#include <dpvae/images/cache.hpp>
 #include <dpvae/images/datasets.hpp>
 
 #include <doctest/doctest.h>
@@ -11,9 +12,11 @@
 #include <zip.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -187,6 +190,28 @@ TEST_CASE("images: JPEG decoding, truncated and bad files named") {
   bytes.resize(bytes.size() / 2);
   CHECK(error_of([&] { images::decode_image(bytes, "half.jpg", 3, h, w); }).find("half.jpg: truncated JPEG") == 0);
   CHECK(error_of([&] { images::decode_image({}, "empty.png", 3, h, w); }) == "empty.png: empty file");
+  // What stb would decode but PIL refuses: a PNG with a bad CRC or cut short, a PGM or an
+  // uncompressed BMP with fewer pixel bytes than their headers say.
+  const fs::path png = d / "p.png";
+  write_png(png, make_image(0, 6, 5, 3), 6, 5, 3);
+  auto pb = bytes_of(png);
+  REQUIRE(pb.size() > 40);
+  CHECK(images::decode_image(pb, "p.png", 3, h, w).size() == 90u);
+  auto flipped = pb;
+  flipped[pb.size() - 20] ^= 0x10;  // inside IDAT
+  CHECK(error_of([&] { images::decode_image(flipped, "p.png", 3, h, w); }) == "p.png: corrupt PNG (CRC mismatch in a chunk)");
+  pb.resize(pb.size() - 12);  // IEND gone
+  CHECK(error_of([&] { images::decode_image(pb, "p.png", 3, h, w); }) == "p.png: truncated PNG (no IEND chunk)");
+  std::vector<std::uint8_t> pgm{'P', '5', '\n', '#', ' ', 'c', '\n', '4', ' ', '3', '\n', '2', '5', '5', '\n'};
+  for (int i = 0; i < 12; ++i) pgm.push_back(static_cast<std::uint8_t>(20 * i));
+  CHECK(images::decode_image(pgm, "g.pgm", 1, h, w)[11] == 220);
+  pgm.pop_back();
+  CHECK(error_of([&] { images::decode_image(pgm, "g.pgm", 1, h, w); }) == "g.pgm: truncated PGM (fewer pixel bytes than the header's size)");
+  REQUIRE(stbi_write_bmp((d / "b.bmp").string().c_str(), 5, 6, 3, make_image(1, 6, 5, 3).data()) != 0);
+  auto bmp = bytes_of(d / "b.bmp");
+  CHECK(images::decode_image(bmp, "b.bmp", 3, h, w) == make_image(1, 6, 5, 3));
+  bmp.resize(bmp.size() - 10);
+  CHECK(error_of([&] { images::decode_image(bmp, "b.bmp", 3, h, w); }) == "b.bmp: truncated BMP (fewer pixel bytes than the header's size)");
   CHECK(error_of([&] { images::decode_image({'n', 'o', 't', ' ', 'a', 'n'}, "x.png", 3, h, w); }).find("x.png: cannot decode (") == 0);
 }
 
@@ -268,6 +293,90 @@ TEST_CASE("images: a folder, flat or one sub-folder per class; bad files found f
         std::string::npos);
   CHECK(error_of([&] { images::load_image_folder(d / "empty", o); }).find("no image files") != std::string::npos);
   CHECK(error_of([&] { images::load_image_folder(d / "missing", o); }).find("no image folder at") == 0);
+}
+
+TEST_CASE("images: the decoded-set cache is read back while its sources are unchanged, and refreshed when they change") {
+  const fs::path d = fresh_dir("cache");
+  fs::create_directories(d / "cat");
+  fs::create_directories(d / "dog");
+  write_png(d / "cat" / "a.png", make_image(0, 8, 10, 3), 8, 10, 3);
+  write_png(d / "dog" / "b.png", make_image(1, 8, 10, 3), 8, 10, 3);
+  write_png(d / "dog" / "c.png", make_image(2, 8, 10, 3), 8, 10, 3);
+  images::DecodeOptions o;
+  o.cache = true;
+  const images::ImageFolder first = images::load_image_folder(d, o);
+  const fs::path file = d / ".dpvae-cache" / "folder-3c.dpvae-images";
+  CHECK(first.report.cache == "written to " + file.string());
+  REQUIRE(fs::exists(file));
+  const images::ImageFolder second = images::load_image_folder(d, o);  // the cache folder is not a class
+  CHECK(second.report.cache == "read from " + file.string());
+  CHECK(second.images.pixels == first.images.pixels);
+  CHECK(second.images.labels == first.images.labels);
+  CHECK(second.classes == first.classes);
+  CHECK(second.images.count == 3);
+
+  // A source rewritten (another size): decoded again, with the new pixels.
+  write_png(d / "dog" / "c.png", make_image(7, 8, 10, 3), 8, 10, 3);
+  fs::last_write_time(d / "dog" / "c.png", fs::last_write_time(d / "dog" / "c.png") + std::chrono::seconds(5));
+  const images::ImageFolder third = images::load_image_folder(d, o);
+  CHECK(third.report.cache == "written to " + file.string());
+  const auto seven = make_image(7, 8, 10, 3);
+  CHECK(std::equal(seven.begin(), seven.end(), third.images.image(2)));
+  // Another recipe (a resize) has its own file; a file added changes the fingerprint.
+  images::DecodeOptions r = o;
+  r.geometry.height = r.geometry.width = 4;
+  r.geometry.crop_height = r.geometry.crop_width = -1;
+  CHECK(images::load_image_folder(d, r).report.cache.find("written to") == 0);
+  CHECK(images::load_image_folder(d, o).report.cache.find("read from") == 0);
+  write_png(d / "cat" / "d.png", make_image(3, 8, 10, 3), 8, 10, 3);
+  const images::ImageFolder grown = images::load_image_folder(d, o);
+  CHECK(grown.report.cache.find("written to") == 0);
+  CHECK(grown.images.count == 4);
+
+  // A damaged cache (one pixel byte flipped, or cut short) is decoded again, not trusted.
+  for (const bool truncate : {false, true}) {
+    auto b = bytes_of(file);
+    if (truncate) b.resize(b.size() - 7);
+    else b[b.size() - 20] ^= 0x40;
+    write_bytes(file, b);
+    std::string why;
+    CHECK_FALSE(images::read_cache(file, images::cache_fingerprint("x", {}), &why));
+    const images::ImageFolder again = images::load_image_folder(d, o);
+    CHECK(again.report.cache.find("written to") == 0);
+    CHECK(again.images.pixels == grown.images.pixels);
+  }
+
+  // read_cache names why it declines; write/read round-trip several arrays with labels and text.
+  ImageArray a;
+  a.count = 2, a.height = 1, a.width = 3, a.channels = 1;
+  a.pixels = {1, 2, 3, 4, 5, 6};
+  a.labels = {4, 0};
+  ImageArray empty;
+  const fs::path f2 = d / "two.bin";
+  const std::uint64_t fp = images::cache_fingerprint("recipe", {d / "cat" / "a.png"});
+  CHECK(fp != images::cache_fingerprint("other recipe", {d / "cat" / "a.png"}));
+  REQUIRE(images::write_cache(f2, fp, {&a, &empty}, {"line one", ""}));
+  const auto back = images::read_cache(f2, fp);
+  REQUIRE(back);
+  REQUIRE(back->arrays.size() == 2);
+  CHECK(back->arrays[0].pixels == a.pixels);
+  CHECK(back->arrays[0].labels == a.labels);
+  CHECK(back->arrays[1].count == 0);
+  CHECK(back->text == std::vector<std::string>{"line one", ""});
+  std::string why;
+  CHECK_FALSE(images::read_cache(f2, fp + 1, &why));
+  CHECK(why.find("the sources changed") == 0);
+  CHECK_FALSE(images::read_cache(d / "none.bin", fp, &why));
+  CHECK(why == "no cache file");
+  CHECK(error_of([&] { images::cache_fingerprint("r", {d / "missing.png"}); }).find("cannot examine") == 0);
+
+  // DPVAE_IMAGE_CACHE: a folder elsewhere, or off.
+  const fs::path elsewhere = fresh_dir("cache_elsewhere");
+  ::setenv("DPVAE_IMAGE_CACHE", elsewhere.c_str(), 1);
+  CHECK(images::load_image_folder(d, o).report.cache.find("written to " + elsewhere.string()) == 0);
+  ::setenv("DPVAE_IMAGE_CACHE", "off", 1);
+  CHECK(images::load_image_folder(d, o).report.cache == "not written: no writable place for the cache");
+  ::unsetenv("DPVAE_IMAGE_CACHE");
 }
 
 TEST_CASE("images: SVHN .mat files, v5 and v7.3, the layout and the label mapping") {
@@ -352,7 +461,17 @@ TEST_CASE("images: CelebA from a folder and from the zip, the partition, the 140
   const images::Celeba cz = images::load_celeba(d, 32, o);
   CHECK(cz.train.pixels == c.train.pixels);
   CHECK(cz.test.pixels == c.test.pixels);
+  // Cached, the second load reads the decoded splits back, the same bytes.
+  images::DecodeOptions oc = o;
+  oc.cache = true;
+  CHECK(images::load_celeba(d, 32, oc).report.cache.find("written to") == 0);
+  const images::Celeba cached = images::load_celeba(d, 32, oc);
+  CHECK(cached.report.cache.find("read from") == 0);
+  CHECK(cached.train.pixels == c.train.pixels);
+  CHECK(cached.validation.pixels == c.validation.pixels);
+  CHECK(cached.test.pixels == c.test.pixels);
   fs::rename(d / "moved", d / "img_align_celeba");
+  CHECK(images::load_celeba(d, 32, oc).report.cache.find("written to") == 0);  // the folder, not the zip: other sources
 
   // A partition file that does not match the folder; a wrong-sized image; a bad line.
   write_jpeg(d / "img_align_celeba" / "000007.jpg", originals[0], 218, 178);

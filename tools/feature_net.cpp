@@ -1,6 +1,7 @@
 // tools/feature_net.cpp — implementation of tools/feature_net.hpp.
 #include "feature_net.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -10,6 +11,30 @@ namespace dpvae::cli {
 
 namespace fs = std::filesystem;
 using dpvae::detail::require;
+
+namespace {
+
+/// Rotates row i of x (an h × w × c image, channels last) by 90° · k[i] counterclockwise
+/// (k in 0..3; 1 and 3 only for square images).
+void rotate_rows(Matrix<float>& x, Index h, Index w, Index c, const std::vector<int>& k) {
+  std::vector<float> tmp(static_cast<std::size_t>(h * w * c));
+  for (Index i = 0; i < x.rows(); ++i) {
+    const int r = k[static_cast<std::size_t>(i)];
+    if (r == 0) continue;
+    float* img = x.data() + i * x.cols();
+    std::copy(img, img + h * w * c, tmp.begin());
+    for (Index y = 0; y < h; ++y)
+      for (Index xx = 0; xx < w; ++xx) {
+        Index sy = y, sx = xx;  // the source pixel of output (y, xx)
+        if (r == 1) sy = xx, sx = w - 1 - y;
+        else if (r == 2) sy = h - 1 - y, sx = w - 1 - xx;
+        else sy = h - 1 - xx, sx = y;
+        std::copy_n(tmp.data() + (sy * w + sx) * c, c, img + (y * w + xx) * c);
+      }
+  }
+}
+
+}  // namespace
 
 fs::path default_feature_net(const RunConfig& cfg) {
   std::string name = cfg.dataset;
@@ -33,13 +58,23 @@ FeatureSpace feature_space(const Data& data, const fs::path& path, const Feature
     fs_.extract = [](const Matrix<float>& x) { return x; };
     return fs_;
   }
-  require(!data.train_labels.empty() && !data.test_labels.empty(),
-          "the FID feature net needs a labelled data set (" + data.name + " has no labels)");
+  // A labelled set trains a classifier of its classes. An unlabelled one (CelebA, a flat folder)
+  // trains one of the rotation applied to each image, a self-supervised task that needs the
+  // image's content to solve (Gidaris et al., ICLR 2018): 0°, 90°, 180°, 270° for square
+  // images, 0° and 180° otherwise (docs/metrics.md "The domain feature space").
+  const bool rotation = data.train_labels.empty() || data.test_labels.empty();
+  const int rotations = data.height == data.width ? 4 : 2;
   int max_label = 0;
   for (int v : data.train_labels) max_label = std::max(max_label, v);
   FeatureNetConfig c;
   c.height = data.height, c.width = data.width, c.channels = data.channels, c.data_dim = data.train.cols();
-  c.classes = std::max(2, max_label + 1);
+  c.classes = rotation ? rotations : std::max(2, max_label + 1);
+  // The rotation drawn for row i of a batch; k · (4 / rotations) maps 0/1 to 0°/180°.
+  const auto rotate = [&](Matrix<float>& x, const std::vector<int>& y) {
+    std::vector<int> k(y.size());
+    for (std::size_t i = 0; i < y.size(); ++i) k[i] = y[i] * (4 / rotations);
+    rotate_rows(x, data.height, data.width, data.channels, k);
+  };
   c.dataset = data.name;
   auto net = std::make_shared<FeatureNet<float>>(c, o.seed);
   std::error_code ec;
@@ -52,8 +87,9 @@ FeatureSpace feature_space(const Data& data, const fs::path& path, const Feature
     require(data.train.rows() >= 2, "feature-net: the training set holds fewer than 2 images");
     // A set smaller than the batch is one batch (it used to read past the set's end).
     const std::int64_t batch = std::min<std::int64_t>(o.batch, data.train.rows());
-    std::cout << "feature-net: training a " << c.classes << "-class classifier on " << data.name << " ("
-              << o.steps << " steps, batch " << batch << ")" << std::endl;
+    std::cout << "feature-net: training a " << c.classes << "-class " << (rotation ? "rotation " : "") << "classifier on "
+              << data.name << (rotation ? " (no labels: self-supervised, which rotation was applied)" : "") << " (" << o.steps
+              << " steps, batch " << batch << ")" << std::endl;
     Rng rng(o.seed ^ 0xFEA7u);
     std::vector<std::int64_t> order;
     std::int64_t pos = 0;
@@ -64,8 +100,13 @@ FeatureSpace feature_space(const Data& data, const fs::path& path, const Feature
     for (std::int64_t s = 1; s <= o.steps; ++s) {
       if (order.empty() || pos + batch > data.train.rows()) order = rng.permutation(data.train.rows()), pos = 0;
       data.train.gather_into(order.data() + pos, batch, x);
-      for (std::int64_t i = 0; i < batch; ++i)
-        y[static_cast<std::size_t>(i)] = data.train_labels[static_cast<std::size_t>(order[static_cast<std::size_t>(pos + i)])];
+      if (rotation) {
+        for (std::int64_t i = 0; i < batch; ++i) y[static_cast<std::size_t>(i)] = static_cast<int>(rng.below(static_cast<std::uint64_t>(rotations)));
+        rotate(x, y);
+      } else {
+        for (std::int64_t i = 0; i < batch; ++i)
+          y[static_cast<std::size_t>(i)] = data.train_labels[static_cast<std::size_t>(order[static_cast<std::size_t>(pos + i)])];
+      }
       pos += batch;
       const double loss = net->train_step(x, y);
       require(std::isfinite(loss), "feature-net: the training loss is not finite at step " + std::to_string(s));
@@ -82,8 +123,17 @@ FeatureSpace feature_space(const Data& data, const fs::path& path, const Feature
       const Index n = data.test.rows(), chunk = 1000;
       for (Index r0 = 0; r0 < n; r0 += chunk) {
         const Index len = std::min(chunk, n - r0);
-        const std::vector<int> labels(data.test_labels.begin() + r0, data.test_labels.begin() + r0 + len);
-        correct += net->accuracy(data.test.block(r0, len), labels) * static_cast<double>(len);
+        if (rotation) {  // every test image under every rotation
+          for (int k = 0; k < rotations; ++k) {
+            const std::vector<int> labels(static_cast<std::size_t>(len), k);
+            Matrix<float> x = data.test.block(r0, len);
+            rotate(x, labels);
+            correct += net->accuracy(x, labels) * static_cast<double>(len) / rotations;
+          }
+        } else {
+          const std::vector<int> labels(data.test_labels.begin() + r0, data.test_labels.begin() + r0 + len);
+          correct += net->accuracy(data.test.block(r0, len), labels) * static_cast<double>(len);
+        }
       }
       fs_.accuracy = correct / static_cast<double>(n);
     }
@@ -95,8 +145,9 @@ FeatureSpace feature_space(const Data& data, const fs::path& path, const Feature
     std::cout << "feature-net: saved " << path.string() << "\n";
   }
   std::ostringstream name;
-  name << "domain feature net (" << c.features << "-d penultimate layer of a " << data.name << " classifier, test accuracy "
-       << std::fixed << std::setprecision(4) << fs_.accuracy << ")";
+  name << "domain feature net (" << c.features << "-d penultimate layer of a " << data.name
+       << (rotation ? " rotation classifier, self-supervised" : " classifier") << ", test accuracy " << std::fixed
+       << std::setprecision(4) << fs_.accuracy << ")";
   fs_.name = name.str();
   fs_.net = net;
   fs_.extract = [net](const Matrix<float>& x) { return net->features(x); };

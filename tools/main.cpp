@@ -27,6 +27,27 @@
 
 namespace {
 
+/// An error message on one line: control characters (a newline in a file name) shown as \n, \r,
+/// \t or \xHH.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (const char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '\n') out += "\\n";
+    else if (ch == '\r') out += "\\r";
+    else if (ch == '\t') out += "\\t";
+    else if (u < 0x20 || u == 0x7F) {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 /// The options of the image data sets (docs/data.md), shared by train and feature-net train.
 void add_image_options(CLI::App* cmd, dpvae::cli::RunConfig& cfg) {
   cmd->add_option("--image-size", cfg.image_size,
@@ -134,7 +155,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
     for (const auto& [flag, text] : help) train->add_option(flag, hyper_given.at(flag), text);
   }
   train->add_option("--lr", lr, "Adam learning rate (preset: 1e-4)");
-  train->add_option("--latent-dim", cfg.latent_dim, "latent dimension d")->capture_default_str();
+  train->add_option("--latent-dim", cfg.latent_dim, "latent dimension d (default: 2; 32 for colour images)");
   train->add_option("--flow-blocks", cfg.flow_blocks, "coupling blocks of the decoupled prior")->capture_default_str();
   train->add_option("--likelihood", likelihood, "bernoulli or gaussian (preset: bernoulli for images)");
   train->add_option("--likelihood-weight", lik_weight, "w of the Gaussian likelihood, σ² = 1/(2w)");
@@ -212,11 +233,12 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   ReproduceOptions repro;
   std::string repro_out;
   auto* reproduce_cmd = app.add_subcommand("reproduce", "train and evaluate the 12 models of the paper's Table 1");
-  reproduce_cmd->add_option("--dataset", repro.dataset, "mnist, fashion-mnist, two-moons, svhn, idx:DIR, folder:DIR or npy:FILE (labelled)")->capture_default_str();
+  reproduce_cmd->add_option("--dataset", repro.dataset, "mnist, fashion-mnist, two-moons, svhn, celeba, idx:DIR, folder:DIR or npy:FILE")->capture_default_str();
+  add_image_options(reproduce_cmd, repro.images);
   reproduce_cmd->add_option("--budget", repro.budget, "quick (under 40 minutes on 2 cores), paper (100,000 steps per model), or tiny (seconds; for tests)")
       ->capture_default_str();
   reproduce_cmd->add_option("--preset", repro.preset, "official (the paper's settings) or default")->capture_default_str();
-  reproduce_cmd->add_option("--data-root", repro.data_root, "folder holding mnist/ and fashion-mnist/")->capture_default_str();
+  reproduce_cmd->add_option("--data-root", repro.data_root, "folder holding mnist/, fashion-mnist/, svhn/, celeba/")->capture_default_str();
   reproduce_cmd->add_option("--out", repro_out, "output folder (an interrupted call resumes there)")->required();
   reproduce_cmd->add_option("--threads", repro.threads, "worker threads (0 = all cores)")->capture_default_str();
   reproduce_cmd->add_option("--seed", repro.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
@@ -283,7 +305,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
         set.insert(key);
         cfg.hyper[key] = text;
       }
-    for (const char* key : {"lr", "batch_size", "likelihood", "likelihood_weight"}) {
+    for (const char* key : {"lr", "batch_size", "likelihood", "likelihood_weight", "latent_dim"}) {
       std::string flag = std::string("--") + key;
       std::replace(flag.begin(), flag.end(), '_', '-');
       if (train->count(flag) > 0) set.insert(key);
@@ -408,13 +430,13 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv, comm);
   } catch (const dpvae::Error& e) {
-    std::cerr << "dpvae: error: " << e.what() << "\n";
+    std::cerr << "dpvae: error: " << one_line(e.what()) << "\n";
   } catch (const std::bad_alloc&) {
     std::cerr << "dpvae: error: out of memory\n";
   } catch (const std::filesystem::filesystem_error& e) {
-    std::cerr << "dpvae: error: " << e.what() << "\n";
+    std::cerr << "dpvae: error: " << one_line(e.what()) << "\n";
   } catch (const std::exception& e) {
-    std::cerr << "dpvae: error: " << e.what() << "\n";
+    std::cerr << "dpvae: error: " << one_line(e.what()) << "\n";
   }
   comm.abort(2);  // data-parallel: the other ranks may wait in a collective; end them all
   return 2;

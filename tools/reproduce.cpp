@@ -83,7 +83,7 @@ std::string fmt(const json& v, int precision = 2) {
 
 int reproduce(const ReproduceOptions& o) {
   {
-    RunConfig probe;  // the data sets of `train` (an unknown one is named with the list)
+    RunConfig probe = o.images;  // the data sets and image options of `train` (an unknown one is named with the list)
     probe.dataset = o.dataset;
     probe.validate();
   }
@@ -103,13 +103,17 @@ int reproduce(const ReproduceOptions& o) {
     RunConfig c;
     c.dataset = o.dataset;
     c.data_root = o.data_root;
+    c.image_size = o.images.image_size;
+    c.image_channels = o.images.image_channels;
+    c.held_out = o.images.held_out;
+    c.labels = o.images.labels;
+    c.skip_bad_images = o.images.skip_bad_images;
     c.objective = objective;
     c.prior = prior;
     c.preset = o.preset;
     c.steps = b.steps;
     c.seed = o.seed;
     c.threads = o.threads;
-    c.latent_dim = 2;
     c.checkpoint_every = std::max<std::int64_t>(100, b.steps / 10);
     c.log_every = std::max<std::int64_t>(50, b.steps / 10);
     Overrides set;
@@ -172,7 +176,7 @@ int reproduce(const ReproduceOptions& o) {
   std::ostringstream md, csv;
   const json& any = results.begin()->second;
   md << "# dpvae reproduce: " << o.dataset << ", budget " << o.budget << ", preset " << o.preset << "\n\n";
-  md << "Each model trained " << b.steps << " steps (seed " << o.seed << ", latent dimension 2"
+  md << "Each model trained " << b.steps << " steps (seed " << o.seed << ", latent dimension " << probe_cfg.latent_dim
      << (o.budget == "paper" ? "" : ", Adam lr 1e-3 for the short budget") << "). FID in the "
      << any["feature_space"]["name"].get<std::string>() << ": " << any["fid"]["generated"] << " generated vs "
      << any["fid"]["real"] << " held-out; FID(LP): the " << any["fid_lp"]["generated"] << " lowest-q(z) of "

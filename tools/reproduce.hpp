@@ -3,6 +3,8 @@
 // reused), their evaluations, table.md and table.csv, and the paired figures.
 #pragma once
 
+#include "run_config.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -19,6 +21,9 @@ struct ReproduceOptions {
   std::uint64_t seed = 1;
   std::filesystem::path fid_weights{};  ///< when set, standard FID / FID(LP) columns (evaluate's --fid-weights)
   std::int64_t standard_fid_samples = 2000;
+  /// The image-set options of `train` (image_size, image_channels, held_out, labels,
+  /// skip_bad_images), taken from here for every model; the other fields are unused.
+  RunConfig images;
 };
 
 /// Trains (or resumes, or reuses) the 12 models, evaluates them, and writes table.md,

@@ -1,5 +1,6 @@
 #include "run_config.hpp"
 
+#include <dpvae/data/npy.hpp>
 #include <dpvae/images/datasets.hpp>
 
 #include <cmath>
@@ -152,13 +153,19 @@ void RunConfig::validate() const {
   require(dataset == "two-moons" || dataset == "mnist" || dataset == "fashion-mnist" || dataset == "svhn" ||
               dataset == "celeba" || prefixed("idx:") || prefixed("folder:") || prefixed("npy:"),
           "unknown dataset '" + dataset + "' (expected two-moons, mnist, fashion-mnist, svhn, celeba, idx:DIR, folder:DIR or npy:FILE)");
-  require(image_size == 0 || (image_size >= 8 && image_size <= 1024),
-          "--image-size must be 0 (keep) or in [8, 1024] (got " + std::to_string(image_size) + ")");
+  // The conv network needs sides that are multiples of 4 from 16 (its strides round-trip); above 256 its first fully connected layer
+  // alone exceeds 130 M parameters (docs/data.md "Networks and likelihood for colour images").
+  require(image_size == 0 || (image_size >= 16 && image_size <= 256 && image_size % 4 == 0),
+          "--image-size must be 0 (keep) or a multiple of 4 in [16, 256] (got " + std::to_string(image_size) + ")");
+  require(image_size == 0 || dataset == "celeba" || prefixed("folder:"),
+          "--image-size goes with --dataset celeba or folder:DIR (the other sets have one size)");
   require(dataset != "celeba" || image_size == 0 || image_size <= 140,
           "--image-size for celeba must be at most 140, the crop (got " + std::to_string(image_size) + ")");
-  require(image_channels == 1 || image_channels == 3, "--channels must be 1 or 3");
+  require(image_channels == 1 || image_channels == 3, "--image-channels must be 1 or 3");
+  require(image_channels == 3 || prefixed("folder:"), "--image-channels goes with --dataset folder:DIR");
   require(std::isfinite(held_out) && held_out > 0 && held_out < 1, "--held-out must be in (0, 1)");
   require(labels.empty() || prefixed("npy:"), "--labels goes with --dataset npy:FILE");
+  require(labels.find('\n') == std::string::npos, "--labels: the file name holds a newline");
   require(steps > 0 && steps <= 1000000000, "--steps must be in [1, 10^9] (got " + std::to_string(steps) + ")");
   require(batch_size >= 2 && batch_size <= 100000, "--batch-size must be in [2, 100000] (got " + std::to_string(batch_size) + ")");
   require(threads >= 0 && threads <= 1024, "--threads must be in [0, 1024] (0 = all cores)");
@@ -185,9 +192,23 @@ ModelConfig RunConfig::model_config(const Architecture& arch, double dataset_siz
   return m;
 }
 
+bool colour_dataset(const RunConfig& c) {
+  if (c.dataset == "svhn" || c.dataset == "celeba") return true;
+  if (c.dataset.rfind("folder:", 0) == 0) return c.image_channels == 3;
+  if (c.dataset.rfind("npy:", 0) != 0) return false;
+  // An array's channels are in its header; an unreadable file is named by load_data.
+  try {
+    const dpvae::data::NpyArray a = dpvae::data::read_npy_header(c.dataset.substr(4));
+    return a.shape.size() == 4 && a.shape[3] == 3;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 void apply_preset(RunConfig& c, const Overrides& set) {
   const ObjectiveInfo& info = objective_info(c.objective);
   const bool images = c.dataset != "two-moons";
+  const bool colour = colour_dataset(c);
   HyperparameterValues h;
   double lr = 1e-4;
   std::int64_t batch = 100;
@@ -196,6 +217,9 @@ void apply_preset(RunConfig& c, const Overrides& set) {
   if (c.preset == "default") {
     // The regularizers' own papers, per sample (docs/math.md "Conventions and defaults").
     h = info.defaults();
+    // Colour images: a Gaussian of σ = 0.1 per value (w = 1/(2σ²) = 50) (docs/data.md
+    // "Networks and likelihood for colour images").
+    if (colour) lik = "gaussian", w = 50.0;
   } else if (c.preset == "official") {
     dpvae::detail::require(info.official_run.exists, "--preset official: the official code has no " + info.name +
                                                          " (use --preset default)");
@@ -209,10 +233,14 @@ void apply_preset(RunConfig& c, const Overrides& set) {
   } else {
     dpvae::detail::fail("unknown preset '" + c.preset + "' (expected default or official)");
   }
+  // SVHN and CelebA: the paper's batch of 50 (appendix C) under either preset (the official
+  // code has configs for MNIST only).
+  if (c.dataset == "svhn" || c.dataset == "celeba") batch = 50;
   if (!set.count("lr")) c.lr = lr;
   if (!set.count("batch_size")) c.batch_size = batch;
   if (!set.count("likelihood")) c.likelihood = lik;
   if (!set.count("likelihood_weight")) c.likelihood_weight = w;
+  if (!set.count("latent_dim")) c.latent_dim = colour ? 32 : 2;
   for (auto& [key, value] : h)
     if (set.count(key) && c.hyper.count(key)) value = c.hyper.at(key);
   for (const auto& [key, value] : c.hyper)
@@ -221,6 +249,8 @@ void apply_preset(RunConfig& c, const Overrides& set) {
 }
 
 Architecture Data::architecture(Index latent_dim) const {
+  // The paper's appendix C: ReLU for MNIST and SVHN, LeakyReLU for CelebA (slope 0.2, DCGAN's).
+  if (images && name == "celeba") return Architecture::conv_images(height, width, channels, latent_dim, Activation::leaky_relu, 0.2);
   if (images) return Architecture::conv_images(height, width, channels, latent_dim);
   return Architecture::mlp(train.cols(), latent_dim);
 }
@@ -237,12 +267,18 @@ std::function<void(Index, Index)> decode_progress(const std::string& what) {
   };
 }
 
+/// Where the decoded set came from or went: "decoded set read from PATH" and the like.
+void report_cache(const images::DecodeReport& r) {
+  if (!r.cache.empty()) std::cout << "decoded set " << r.cache << "\n";
+}
+
 void report_skipped(const images::DecodeReport& r) {
   if (r.skipped == 0) return;
-  std::cerr << "--skip-bad-images: left out " << r.skipped << " image file" << (r.skipped == 1 ? "" : "s") << ":";
-  for (const std::string& e : r.first_skipped) std::cerr << "\n  " << e;
-  if (r.skipped > static_cast<Index>(r.first_skipped.size())) std::cerr << "\n  ...";
-  std::cerr << std::endl;
+  // Progress, so stdout: stderr holds only an error's one line.
+  std::cout << "--skip-bad-images: left out " << r.skipped << " image file" << (r.skipped == 1 ? "" : "s") << ":";
+  for (const std::string& e : r.first_skipped) std::cout << "\n  " << e;
+  if (r.skipped > static_cast<Index>(r.first_skipped.size())) std::cout << "\n  ...";
+  std::cout << std::endl;
 }
 
 void set_images(Data& d, data::ImageArray train, data::ImageArray test) {
@@ -262,6 +298,7 @@ Data load_image_data(const RunConfig& cfg) {
   d.name = cfg.dataset;
   images::DecodeOptions o;
   o.skip_bad = cfg.skip_bad_images;
+  o.cache = true;  // decoded once, then read back while the sources are unchanged (docs/data.md)
   if (cfg.dataset == "svhn") {
     const fs::path dir = fs::path(cfg.data_root) / "svhn";
     for (const char* f : {"train_32x32.mat", "test_32x32.mat"})
@@ -274,6 +311,7 @@ Data load_image_data(const RunConfig& cfg) {
   if (cfg.dataset == "celeba") {
     o.progress = decode_progress("decoding CelebA");
     images::Celeba c = images::load_celeba(fs::path(cfg.data_root) / "celeba", cfg.image_size > 0 ? cfg.image_size : 64, o);
+    report_cache(c.report);
     report_skipped(c.report);
     set_images(d, std::move(c.train), std::move(c.test));
     return d;
@@ -288,6 +326,7 @@ Data load_image_data(const RunConfig& cfg) {
     }
     o.progress = decode_progress("decoding " + dir.string());
     images::ImageFolder f = images::load_image_folder(dir, o);
+    report_cache(f.report);
     report_skipped(f.report);
     all = std::move(f.images);
   } else {
@@ -295,9 +334,10 @@ Data load_image_data(const RunConfig& cfg) {
     all = data::images_from_npy(data::read_npy(file), file);
     if (!cfg.labels.empty()) all.labels = data::labels_from_npy(data::read_npy(cfg.labels), all.count, cfg.labels);
   }
-  dpvae::detail::require(all.height >= 8 && all.width >= 8,
+  dpvae::detail::require(all.height >= 16 && all.width >= 16,
                          cfg.dataset + ": images of " + std::to_string(all.width) + " × " + std::to_string(all.height) +
-                             " pixels are too small (at least 8 × 8; pass --image-size)");
+                             " pixels are too small for the conv network (at least 16 × 16" +
+                             (cfg.dataset.rfind("folder:", 0) == 0 ? std::string("; pass --image-size)") : std::string(")")));
   auto [train, test] = data::split_held_out(std::move(all), cfg.held_out, kHeldOutSeed);
   set_images(d, std::move(train), std::move(test));
   return d;

@@ -98,6 +98,10 @@ struct ModelConfig {
       e.emplace_back("architecture.channels", num(a.channels));
       e.emplace_back("architecture.conv_channels", num(a.conv_channels));
       e.emplace_back("architecture.fc_width", num(a.fc_width));
+      if (a.activation == Activation::leaky_relu) {  // absent: ReLU (and in checkpoints from before the choice)
+        e.emplace_back("architecture.activation", "leaky_relu");
+        e.emplace_back("architecture.leaky_slope", format_number(a.leaky_slope));
+      }
     } else {
       e.emplace_back("architecture.data_dim", num(a.data_dim));
       std::string h;
@@ -157,6 +161,14 @@ struct ModelConfig {
                                                  count("architecture.channels"), count("latent_dim"));
       c.architecture.conv_channels = count("architecture.conv_channels");
       c.architecture.fc_width = count("architecture.fc_width");
+      if (const std::string* act = get(std::string("architecture.activation")); act != nullptr) {
+        if (*act == "relu") c.architecture.activation = Activation::relu;
+        else if (*act == "leaky_relu") {
+          c.architecture.activation = Activation::leaky_relu;
+          c.architecture.leaky_slope = real("architecture.leaky_slope");
+          if (!(c.architecture.leaky_slope > 0 && c.architecture.leaky_slope < 1)) bad("architecture.leaky_slope");
+        } else bad("architecture.activation");
+      }
     } else if (kind == "mlp") {
       std::vector<Index> hidden;
       const std::string& h = text("architecture.hidden");

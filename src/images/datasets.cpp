@@ -2,6 +2,9 @@
 // (libmatio), CelebA (a folder or the release's zip, read with libzip).
 #include "dpvae/images/datasets.hpp"
 
+#include "dpvae/images/cache.hpp"
+
+#include <hdf5.h>
 #include <matio.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <zip.h>
@@ -14,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -25,6 +29,71 @@ using dpvae::detail::fail;
 using dpvae::detail::require;
 
 namespace {
+
+/// What a decode with `o` makes of its sources, for the cache's fingerprint and file name.
+std::string cache_recipe(const std::string& reader, const DecodeOptions& o) {
+  const Geometry& g = o.geometry;
+  return reader + " channels=" + std::to_string(o.channels) + " expect=" + std::to_string(g.expect_height) + "x" +
+         std::to_string(g.expect_width) + " crop=" + std::to_string(g.crop_height) + "x" + std::to_string(g.crop_width) +
+         " size=" + std::to_string(g.height) + "x" + std::to_string(g.width) + " skip_bad=" + (o.skip_bad ? "1" : "0");
+}
+
+/// The cache file's name: the reader, the channels and the output size.
+std::string cache_name(const std::string& reader, const DecodeOptions& o) {
+  const Geometry& g = o.geometry;
+  std::string n = reader + "-" + std::to_string(o.channels) + "c";
+  if (g.height > 0) n += "-" + std::to_string(g.height) + "x" + std::to_string(g.width);
+  if (g.crop_height != 0) n += "-crop" + std::to_string(g.crop_height);
+  return n + (o.skip_bad ? "-skipbad" : "") + ".dpvae-images";
+}
+
+/// A skip report and extra lines as the cache's text, and back.
+std::vector<std::string> report_text(const DecodeReport& r, const std::vector<std::string>& extra) {
+  std::vector<std::string> t{"skipped " + std::to_string(r.skipped)};
+  for (const std::string& e : r.first_skipped) t.push_back("skip " + e);
+  for (const std::string& e : extra) t.push_back("line " + e);
+  return t;
+}
+std::optional<std::vector<std::string>> parse_report_text(const std::vector<std::string>& t, DecodeReport& r) {
+  if (t.empty() || t[0].rfind("skipped ", 0) != 0) return std::nullopt;
+  try {
+    r.skipped = static_cast<Index>(std::stoll(t[0].substr(8)));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::vector<std::string> extra;
+  for (std::size_t i = 1; i < t.size(); ++i) {
+    if (t[i].rfind("skip ", 0) == 0) r.first_skipped.push_back(t[i].substr(5));
+    else if (t[i].rfind("line ", 0) == 0) extra.push_back(t[i].substr(5));
+    else return std::nullopt;
+  }
+  return extra;
+}
+
+/// Runs `decode` (which fills `arrays` and the report) unless `file` holds a decode with
+/// `fingerprint` of as many arrays; writes the cache after a decode. The report's `cache`
+/// says which happened.
+template <class Decode>
+void cached(const fs::path& file, std::uint64_t fingerprint, const std::vector<data::ImageArray*>& arrays,
+            std::vector<std::string>& extra, DecodeReport& report, Decode&& decode) {
+  std::string why;
+  if (auto c = read_cache(file, fingerprint, &why); c && c->arrays.size() == arrays.size()) {
+    DecodeReport r;
+    if (auto lines = parse_report_text(c->text, r)) {
+      for (std::size_t i = 0; i < arrays.size(); ++i) *arrays[i] = std::move(c->arrays[i]);
+      extra = std::move(*lines);
+      report.skipped = r.skipped;
+      report.first_skipped = std::move(r.first_skipped);
+      report.cache = "read from " + file.string();
+      return;
+    }
+  }
+  decode();
+  std::vector<const data::ImageArray*> out(arrays.begin(), arrays.end());
+  report.cache = write_cache(file, fingerprint, out, report_text(report, extra), &why) ? "written to " + file.string()
+                                                                                        : "not written: " + why;
+}
+
 
 std::string lower(std::string s) {
   for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -42,7 +111,9 @@ std::vector<fs::path> image_files(const fs::path& dir, bool allow_empty) {
   require(!ec, "cannot read the folder " + dir.string() + ": " + ec.message());
   std::vector<fs::path> files;
   for (const fs::directory_entry& e : it) {
-    if (!e.is_regular_file(ec)) continue;
+    // Directories are skipped; anything else with an image's extension is listed, so that a
+    // broken link or a device is reported when it is read, not silently left out.
+    if (e.is_directory(ec)) continue;
     const std::string ext = lower(e.path().extension().string());
     if (ext == ".tif" || ext == ".tiff" || ext == ".webp")
       fail(e.path().string() + ": " + ext.substr(1) + " files are not decoded (stb reads png, jpg, bmp, pgm, ppm)");
@@ -106,6 +177,16 @@ std::string dims_text(const matvar_t* v) {
 bool is_numeric(matio_classes c) {
   return c == MAT_C_DOUBLE || c == MAT_C_SINGLE || c == MAT_C_UINT8 || c == MAT_C_INT8 || c == MAT_C_UINT16 ||
          c == MAT_C_INT16 || c == MAT_C_UINT32 || c == MAT_C_INT32 || c == MAT_C_UINT64 || c == MAT_C_INT64;
+}
+
+/// HDF5 (under matio's v7.3 reader) prints its error stack on stderr by default; dpvae reports
+/// a bad file in one line of its own.
+void quiet_hdf5() {
+  static const bool once = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)once;
 }
 
 /// Label element i of a numeric MATLAB array as a double.
@@ -225,44 +306,73 @@ ImageFolder load_image_folder(const fs::path& dir, const DecodeOptions& o) {
       fail(dir.string() + ": holds both class sub-folders and image files (" + direct.front().filename().string() +
            "); put every image in its class folder, or use a flat folder");
   }
-  out.images = decode_all(file_source(std::move(files), std::move(labels)), o, &out.report);
+  if (!o.cache) {
+    out.images = decode_all(file_source(std::move(files), std::move(labels)), o, &out.report);
+    return out;
+  }
+  const std::uint64_t fp = cache_fingerprint(cache_recipe("folder", o), files);
+  std::vector<std::string> class_names = out.classes;
+  cached(cache_file(dir, cache_name("folder", o)), fp, {&out.images}, class_names, out.report,
+         [&] { out.images = decode_all(file_source(std::move(files), std::move(labels)), o, &out.report); });
+  out.classes = std::move(class_names);
   return out;
 }
 
 data::ImageArray read_svhn_mat(const fs::path& file) {
   const std::string p = file.string();
   std::error_code ec;
-  require(fs::is_regular_file(file, ec), "cannot open " + p + ": No such file");
+  require(fs::is_regular_file(file, ec), "cannot open " + p + ": " + (ec ? ec.message() : std::string("not a regular file")));
+  const std::uint64_t file_bytes = fs::file_size(file, ec);
+  require(!ec, "cannot read " + p + ": " + ec.message());
+  quiet_hdf5();
   MatFile mf;
   mf.m = Mat_Open(p.c_str(), MAT_ACC_RDONLY);
   if (mf.m == nullptr) fail(p + ": not a MATLAB .mat file libmatio can open (v4, v5, v7 or v7.3)");
+  // The variables' headers first: their class and shape are checked, and the sizes they declare
+  // held against the file's (deflate shrinks at most ~1032×), before anything is allocated.
   MatVar x, y;
-  x.v = Mat_VarRead(mf.m, "X");
-  y.v = Mat_VarRead(mf.m, "y");
+  x.v = Mat_VarReadInfo(mf.m, "X");
+  y.v = Mat_VarReadInfo(mf.m, "y");
   if (x.v == nullptr || y.v == nullptr)
     fail(p + ": no variable '" + std::string(x.v == nullptr ? "X" : "y") + "' (an SVHN file holds X, 32 × 32 × 3 × N uint8, and y, N × 1)");
-  require(x.v->class_type == MAT_C_UINT8 && !x.v->isComplex && x.v->data != nullptr,
+  require(x.v->class_type == MAT_C_UINT8 && !x.v->isComplex,
           p + ": X is " + class_name(x.v->class_type) + (x.v->isComplex ? " complex" : "") + ", not uint8");
   require(x.v->rank == 4 && x.v->dims[0] == 32 && x.v->dims[1] == 32 && x.v->dims[2] == 3 && x.v->dims[3] >= 1,
           p + ": X is " + dims_text(x.v) + ", not 32 × 32 × 3 × N");
   const std::size_t n = x.v->dims[3];
-  require(x.v->nbytes == n * 32 * 32 * 3, p + ": X holds " + std::to_string(x.v->nbytes) + " bytes, not 32 × 32 × 3 × " + std::to_string(n));
-  require(y.v->data != nullptr && !y.v->isComplex && is_numeric(y.v->class_type),
-          p + ": y is " + class_name(y.v->class_type) + ", not a numeric array");
+  require(n <= (std::size_t{1} << 26) && n * 3072 <= 1100 * file_bytes + 65536,
+          p + ": X declares " + std::to_string(n) + " images, more than the file's " + std::to_string(file_bytes) +
+              " bytes can hold (a corrupt file)");
+  require(!y.v->isComplex && is_numeric(y.v->class_type), p + ": y is " + class_name(y.v->class_type) + ", not a numeric array");
   require(y.v->rank == 2 && ((y.v->dims[0] == n && y.v->dims[1] == 1) || (y.v->dims[0] == 1 && y.v->dims[1] == n)),
           p + ": y is " + dims_text(y.v) + ", not " + std::to_string(n) + " × 1 (one label per image of X)");
   data::ImageArray a;
   a.count = static_cast<Index>(n), a.height = 32, a.width = 32, a.channels = 3;
   a.pixels.resize(n * 3072);
-  // MATLAB is column-major: X(r, c, ch, i) sits at r + 32 c + 1024 ch + 3072 i.
-  const auto* src = static_cast<const std::uint8_t*>(x.v->data);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint8_t* dst = a.pixels.data() + i * 3072;
-    const std::uint8_t* s = src + i * 3072;
-    for (std::size_t ch = 0; ch < 3; ++ch)
-      for (std::size_t c = 0; c < 32; ++c)
-        for (std::size_t r = 0; r < 32; ++r) dst[(r * 32 + c) * 3 + ch] = s[r + 32 * c + 1024 * ch];
+  // X in slabs of 4096 images (12 MB), each reordered into the array: the file's copy of X is
+  // never held whole. MATLAB is column-major: X(r, c, ch, i) sits at r + 32 c + 1024 ch + 3072 i.
+  const std::size_t slab = 4096;
+  std::vector<std::uint8_t> buffer(std::min(n, slab) * 3072);
+  for (std::size_t i0 = 0; i0 < n; i0 += slab) {
+    const std::size_t k = std::min(slab, n - i0);
+    int start[4] = {0, 0, 0, static_cast<int>(i0)}, stride[4] = {1, 1, 1, 1};
+    int edge[4] = {32, 32, 3, static_cast<int>(k)};
+    if (Mat_VarReadData(mf.m, x.v, buffer.data(), start, stride, edge) != 0)
+      fail(p + ": cannot read images " + std::to_string(i0 + 1) + " to " + std::to_string(i0 + k) + " of X (a truncated or corrupt file)");
+    for (std::size_t i = 0; i < k; ++i) {
+      std::uint8_t* dst = a.pixels.data() + (i0 + i) * 3072;
+      const std::uint8_t* s = buffer.data() + i * 3072;
+      for (std::size_t ch = 0; ch < 3; ++ch)
+        for (std::size_t c = 0; c < 32; ++c)
+          for (std::size_t r = 0; r < 32; ++r) dst[(r * 32 + c) * 3 + ch] = s[r + 32 * c + 1024 * ch];
+    }
   }
+  y.v = [&] {
+    Mat_VarFree(y.v);
+    return Mat_VarRead(mf.m, "y");
+  }();
+  require(y.v != nullptr && y.v->data != nullptr && is_numeric(y.v->class_type) && y.v->nbytes / std::max<std::size_t>(1, y.v->data_size) == n,
+          p + ": cannot read y (a truncated or corrupt file)");
   a.labels.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     const double v = mat_value(y.v, i);
@@ -318,8 +428,10 @@ Celeba load_celeba(const fs::path& root, Index size, DecodeOptions o) {
   const CelebaPartition part = read_celeba_partition(part_file);
   std::function<std::vector<std::uint8_t>(const std::string&)> read;
   std::function<std::string(const std::string&)> describe;
+  std::vector<fs::path> sources{part_file};  // for the cache's fingerprint
   if (fs::is_directory(dir, ec)) {
     std::vector<fs::path> files = image_files(dir, false);
+    sources.insert(sources.end(), files.begin(), files.end());
     std::set<std::string> present;
     for (const fs::path& f : files) present.insert(f.filename().string());
     for (const std::string& name : part.names)
@@ -333,6 +445,7 @@ Celeba load_celeba(const fs::path& root, Index size, DecodeOptions o) {
     describe = [dir](const std::string& name) { return (dir / name).string(); };
   } else {
     require(fs::exists(zip, ec), "no CelebA images in " + root.string() + ": neither img_align_celeba/ nor img_align_celeba.zip");
+    sources.push_back(zip);
     auto reader = std::make_shared<ZipReader>(zip);
     auto index = std::make_shared<std::unordered_map<std::string, zip_int64_t>>();
     for (const std::string& name : part.names) {
@@ -347,27 +460,36 @@ Celeba load_celeba(const fs::path& root, Index size, DecodeOptions o) {
   }
   // Each split decoded on its own into its own array: no copy of the decoded set is made.
   Celeba out;
-  data::ImageArray* target[3] = {&out.train, &out.validation, &out.test};
-  const char* split_name[3] = {"training", "validation", "test"};
-  const std::function<void(Index, Index)> progress = o.progress;
-  Index before = 0;
-  for (int s = 0; s < 3; ++s) {
-    auto names = std::make_shared<std::vector<std::string>>();
-    for (std::size_t i = 0; i < part.names.size(); ++i)
-      if (part.split[i] == s) names->push_back(part.names[i]);
-    require(!names->empty(), part_file.string() + ": no " + std::string(split_name[s]) + " images");
-    EncodedSource src;
-    src.count = static_cast<Index>(names->size());
-    src.read = [names, read](Index i) { return read((*names)[static_cast<std::size_t>(i)]); };
-    src.name = [names, describe](Index i) { return describe((*names)[static_cast<std::size_t>(i)]); };
-    if (progress) o.progress = [&, before](Index done, Index) { progress(before + done, static_cast<Index>(part.names.size())); };
-    DecodeReport r;
-    *target[s] = decode_all(src, o, &r);
-    out.report.skipped += r.skipped;
-    for (const std::string& e : r.first_skipped)
-      if (out.report.first_skipped.size() < 5) out.report.first_skipped.push_back(e);
-    before += src.count;
+  const auto decode = [&] {
+    data::ImageArray* target[3] = {&out.train, &out.validation, &out.test};
+    const char* split_name[3] = {"training", "validation", "test"};
+    const std::function<void(Index, Index)> progress = o.progress;
+    Index before = 0;
+    for (int s = 0; s < 3; ++s) {
+      auto names = std::make_shared<std::vector<std::string>>();
+      for (std::size_t i = 0; i < part.names.size(); ++i)
+        if (part.split[i] == s) names->push_back(part.names[i]);
+      require(!names->empty(), part_file.string() + ": no " + std::string(split_name[s]) + " images");
+      EncodedSource src;
+      src.count = static_cast<Index>(names->size());
+      src.read = [names, read](Index i) { return read((*names)[static_cast<std::size_t>(i)]); };
+      src.name = [names, describe](Index i) { return describe((*names)[static_cast<std::size_t>(i)]); };
+      if (progress) o.progress = [&, before](Index done, Index) { progress(before + done, static_cast<Index>(part.names.size())); };
+      DecodeReport r;
+      *target[s] = decode_all(src, o, &r);
+      out.report.skipped += r.skipped;
+      for (const std::string& e : r.first_skipped)
+        if (out.report.first_skipped.size() < 5) out.report.first_skipped.push_back(e);
+      before += src.count;
+    }
+  };
+  if (!o.cache) {
+    decode();
+    return out;
   }
+  std::vector<std::string> none;
+  cached(cache_file(root, cache_name("celeba", o)), cache_fingerprint(cache_recipe("celeba", o), sources),
+         {&out.train, &out.validation, &out.test}, none, out.report, decode);
   return out;
 }
 

@@ -5,9 +5,11 @@
 #include <stb_image_resize.h>
 
 #include <tbb/parallel_for.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -35,6 +37,65 @@ bool has_jpeg_end(const std::vector<std::uint8_t>& b) {
 
 std::string size_text(Index h, Index w) { return std::to_string(w) + " × " + std::to_string(h); }
 
+std::uint32_t big32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | std::uint32_t{p[3]};
+}
+std::uint32_t little32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
+}
+
+/// What stb accepts but PIL refuses, as a reason ("" when the file is whole): a PNG chunk whose
+/// CRC does not match, or a PNG without IEND; a binary PGM/PPM or an uncompressed BMP shorter
+/// than its header's pixel count says. docs/data.md "Decoding".
+std::string incomplete(const std::vector<std::uint8_t>& b) {
+  const std::size_t n = b.size();
+  static const std::uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (n >= 8 && std::memcmp(b.data(), png_sig, 8) == 0) {
+    std::size_t pos = 8;
+    while (pos + 12 <= n) {
+      const std::uint64_t len = big32(&b[pos]);
+      if (len > n - pos - 12) return "truncated PNG (a chunk runs past the end of the file)";
+      const std::uint32_t crc = static_cast<std::uint32_t>(crc32(0L, &b[pos + 4], static_cast<uInt>(len + 4)));
+      if (crc != big32(&b[pos + 8 + len])) return "corrupt PNG (CRC mismatch in a chunk)";
+      if (std::memcmp(&b[pos + 4], "IEND", 4) == 0) return "";
+      pos += 12 + len;
+    }
+    return "truncated PNG (no IEND chunk)";
+  }
+  if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) {  // binary PGM / PPM
+    std::size_t pos = 2;
+    std::uint64_t v[3] = {0, 0, 0};
+    for (auto& x : v) {
+      for (;;) {  // whitespace and comments
+        while (pos < n && std::isspace(b[pos])) ++pos;
+        if (pos < n && b[pos] == '#') {
+          while (pos < n && b[pos] != '\n') ++pos;
+        } else {
+          break;
+        }
+      }
+      if (pos >= n || !std::isdigit(b[pos])) return "";  // malformed: stb names it
+      while (pos < n && std::isdigit(b[pos]) && x < (std::uint64_t{1} << 32)) x = 10 * x + (b[pos++] - '0');
+    }
+    ++pos;  // the single whitespace before the pixels
+    const std::uint64_t need = v[0] * v[1] * (b[1] == '6' ? 3 : 1) * (v[2] > 255 ? 2 : 1);
+    if (pos > n || n - pos < need) return "truncated " + std::string(b[1] == '6' ? "PPM" : "PGM") + " (fewer pixel bytes than the header's size)";
+    return "";
+  }
+  if (n >= 54 && b[0] == 'B' && b[1] == 'M') {
+    const std::uint32_t offset = little32(&b[10]), header = little32(&b[14]);
+    if (header < 40) return "";  // an OS/2 header: left to stb
+    const auto w = static_cast<std::int32_t>(little32(&b[18])), h = static_cast<std::int32_t>(little32(&b[22]));
+    const unsigned bits = std::uint32_t{b[28]} | std::uint32_t{b[29]} << 8;
+    const std::uint32_t compression = little32(&b[30]);
+    if (compression != 0 || w <= 0 || h == 0 || h == INT32_MIN) return "";  // compressed or malformed: left to stb
+    const std::uint64_t row = (static_cast<std::uint64_t>(bits) * static_cast<std::uint64_t>(w) + 31) / 32 * 4;
+    const std::uint64_t need = std::uint64_t{offset} + row * static_cast<std::uint64_t>(h < 0 ? -static_cast<std::int64_t>(h) : h);
+    if (n < need) return "truncated BMP (fewer pixel bytes than the header's size)";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
@@ -61,6 +122,7 @@ std::vector<std::uint8_t> decode_image(const std::vector<std::uint8_t>& bytes, c
   if (bytes.empty()) fail(name + ": empty file");
   require(bytes.size() <= static_cast<std::size_t>(std::numeric_limits<int>::max()), name + ": file larger than 2 GiB");
   if (is_jpeg(bytes) && !has_jpeg_end(bytes)) fail(name + ": truncated JPEG (no end-of-image marker)");
+  if (const std::string why = incomplete(bytes); !why.empty()) fail(name + ": " + why);
   int c = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> px(
       stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &c, channels), stbi_image_free);

@@ -244,9 +244,10 @@ inline NpyArray parse_npy(const unsigned char* p, std::size_t n, const std::stri
   return a;
 }
 
-/// Reads an .npy file (see parse_npy), the data straight into the array. Throws
-/// dpvae::Error naming the path: cannot open or read it, or the reasons of parse_npy.
-inline NpyArray read_npy(const std::filesystem::path& path) {
+namespace detail {
+/// Opens `path` and parses its header into `a` (no data); returns the open file (the caller
+/// closes it) and the header's length.
+inline std::FILE* open_npy(const std::filesystem::path& path, NpyArray& a, std::size_t& header) {
   const std::string p = path.string();
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) dpvae::detail::fail("cannot open " + p + ": Is a directory");
@@ -254,7 +255,7 @@ inline NpyArray read_npy(const std::filesystem::path& path) {
   if (f == nullptr) dpvae::detail::fail("cannot open " + p + ": " + std::strerror(errno));
   struct Closer {
     std::FILE* f;
-    ~Closer() { std::fclose(f); }
+    ~Closer() { if (f != nullptr) std::fclose(f); }
   } closer{f};
   // The header: at most 12 bytes of prefix and a length field; read what it says.
   unsigned char prefix[12] = {};
@@ -272,8 +273,32 @@ inline NpyArray read_npy(const std::filesystem::path& path) {
       head.resize(total);
     }
   }
+  header = parse_npy_header(head.data(), head.size(), a, p);
+  closer.f = nullptr;
+  return f;
+}
+}  // namespace detail
+
+/// The header of an .npy file: dtype and shape, no data (`bytes` empty). Throws dpvae::Error
+/// naming the path: cannot open or read it, a bad magic, version or header, an unsupported dtype.
+inline NpyArray read_npy_header(const std::filesystem::path& path) {
   NpyArray a;
-  const std::size_t header = detail::parse_npy_header(head.data(), head.size(), a, p);
+  std::size_t header = 0;
+  std::fclose(detail::open_npy(path, a, header));
+  return a;
+}
+
+/// Reads an .npy file (see parse_npy), the data straight into the array. Throws
+/// dpvae::Error naming the path: cannot open or read it, or the reasons of parse_npy.
+inline NpyArray read_npy(const std::filesystem::path& path) {
+  const std::string p = path.string();
+  NpyArray a;
+  std::size_t header = 0;
+  std::FILE* f = detail::open_npy(path, a, header);
+  struct Closer {
+    std::FILE* f;
+    ~Closer() { std::fclose(f); }
+  } closer{f};
   const std::uint64_t bytes = detail::npy_data_bytes(a, kMaxNpyBytes, p);
   if (std::fseek(f, static_cast<long>(header), SEEK_SET) != 0) dpvae::detail::fail("cannot read " + p + ": " + std::strerror(errno));
   a.bytes.resize(static_cast<std::size_t>(bytes));

@@ -48,6 +48,9 @@ struct DecodeOptions {
   int channels = 3;          ///< 3: RGB, 1: grey
   Geometry geometry;
   bool skip_bad = false;     ///< skip unreadable / wrong-sized files (counted) instead of failing
+  /// load_image_folder and load_celeba: keep the decoded set in a cache file beside the data
+  /// and read it from there while its sources are unchanged (dpvae/images/cache.hpp).
+  bool cache = false;
   /// Called now and then from the calling thread with (files done, total).
   std::function<void(Index, Index)> progress;
 };
@@ -56,6 +59,9 @@ struct DecodeOptions {
 struct DecodeReport {
   Index skipped = 0;
   std::vector<std::string> first_skipped;  ///< at most 5
+  /// With DecodeOptions::cache: "read from PATH", "written to PATH", or why no cache was
+  /// written ("not written: REASON"); empty without.
+  std::string cache;
 };
 
 /// One encoded image (PNG, JPEG, BMP, PGM, PPM) decoded to h × w × channels bytes, channels

@@ -1,9 +1,11 @@
 // dpvae/nn/architecture.hpp — encoder and decoder networks of the paper (appendix C, docs/math.md).
 //
-//  * conv (MNIST and any image set; the official code's net): encoder
-//    Conv(C→32, k4 s2 p1)–ReLU–Conv(32→32, k3)–ReLU–Conv(32→32, k4 s2 p1)–ReLU–Conv(32→32, k3)–ReLU
-//    → FC 256–ReLU → FC 256–ReLU → FC 2d (μ, log σ²); the decoder mirrors it with transposed
-//    convolutions and has no output nonlinearity (logits or Gaussian means).
+//  * conv (MNIST and any image set; the official code's MNIST net): encoder
+//    Conv(C→32, k4 s2 p1)–a–Conv(32→32, k3)–a–Conv(32→32, k4 s2 p1)–a–Conv(32→32, k3)–a
+//    → FC 256–a → FC 256–a → FC 2d (μ, log σ²); the decoder mirrors it with transposed
+//    convolutions and has no output nonlinearity (logits or Gaussian means). The activation a
+//    is ReLU (the paper's MNIST and SVHN) or LeakyReLU with a chosen slope (the paper's CelebA,
+//    slope 0.2; docs/data.md "Networks and likelihood for colour images").
 //  * mlp (two-moons): encoder D → 100 → 50 → 2d, decoder d → 50 → 100 → D, LeakyReLU(0.01)
 //    (the official code's `LeakyReLU(True)` has slope 1 and makes the net linear; docs/math.md).
 #pragma once
@@ -22,11 +24,17 @@ struct Architecture {
   Index data_dim = 2;                           // mlp: input size
   std::vector<Index> hidden{100, 50};           // mlp: hidden widths, input side first
   Index conv_channels = 32, fc_width = 256;     // conv
+  Activation activation = Activation::relu;     // conv: relu or leaky_relu (the MLP is always LeakyReLU(0.01))
+  double leaky_slope = 0.2;                     // conv with leaky_relu: the negative slope, in (0, 1)
   Index latent_dim = 2;
 
-  static Architecture conv_images(Index h, Index w, Index c, Index latent) {
+  /// The conv net for h × w × c images; `activation` relu, or leaky_relu with `leaky_slope`.
+  static Architecture conv_images(Index h, Index w, Index c, Index latent, Activation activation = Activation::relu,
+                                  double leaky_slope = 0.2) {
     Architecture a;
     a.kind = Kind::conv;
+    a.activation = activation;
+    a.leaky_slope = leaky_slope;
     a.height = h;
     a.width = w;
     a.channels = c;
@@ -51,6 +59,10 @@ struct Architecture {
     } else {
       detail::require(height >= 8 && width >= 8 && channels >= 1 && channels <= 4,
                       "the conv architecture needs images of at least 8 × 8 with 1 to 4 channels");
+      detail::require(activation == Activation::relu || activation == Activation::leaky_relu,
+                      "the conv architecture's activation must be ReLU or LeakyReLU");
+      detail::require(activation != Activation::leaky_relu || (leaky_slope > 0 && leaky_slope < 1),
+                      "the conv architecture's LeakyReLU slope must be in (0, 1)");
     }
   }
 };
@@ -92,11 +104,13 @@ Network<T, B> make_encoder(const Architecture& a) {
   detail::check_conv_shape(a);
   const Index c = a.conv_channels;
   const auto hs = detail::conv_sizes(a.height), ws = detail::conv_sizes(a.width);
-  net.add(Conv2d<T, B>(hs[0], ws[0], a.channels, c, 4, 2, 1)).act(Activation::relu);
-  net.add(Conv2d<T, B>(hs[1], ws[1], c, c, 3, 1, 0)).act(Activation::relu);
-  net.add(Conv2d<T, B>(hs[2], ws[2], c, c, 4, 2, 1)).act(Activation::relu);
-  net.add(Conv2d<T, B>(hs[3], ws[3], c, c, 3, 1, 0)).act(Activation::relu);
-  net.linear(a.fc_width).act(Activation::relu).linear(a.fc_width).act(Activation::relu).linear(2 * a.latent_dim);
+  const Activation f = a.activation;
+  const double s = a.leaky_slope;
+  net.add(Conv2d<T, B>(hs[0], ws[0], a.channels, c, 4, 2, 1)).act(f, s);
+  net.add(Conv2d<T, B>(hs[1], ws[1], c, c, 3, 1, 0)).act(f, s);
+  net.add(Conv2d<T, B>(hs[2], ws[2], c, c, 4, 2, 1)).act(f, s);
+  net.add(Conv2d<T, B>(hs[3], ws[3], c, c, 3, 1, 0)).act(f, s);
+  net.linear(a.fc_width).act(f, s).linear(a.fc_width).act(f, s).linear(2 * a.latent_dim);
   return net;
 }
 
@@ -114,11 +128,13 @@ Network<T, B> make_decoder(const Architecture& a) {
   detail::check_conv_shape(a);
   const Index c = a.conv_channels;
   const auto hs = detail::conv_sizes(a.height), ws = detail::conv_sizes(a.width);
-  net.add(Linear<T, B>(a.latent_dim, a.fc_width)).act(Activation::relu).linear(a.fc_width).act(Activation::relu);
-  net.linear(hs[4] * ws[4] * c).act(Activation::relu);
-  net.add(ConvTranspose2d<T, B>(hs[4], ws[4], c, c, 3, 1, 0)).act(Activation::relu);
-  net.add(ConvTranspose2d<T, B>(hs[3], ws[3], c, c, 4, 2, 1)).act(Activation::relu);
-  net.add(ConvTranspose2d<T, B>(hs[2], ws[2], c, c, 3, 1, 0)).act(Activation::relu);
+  const Activation f = a.activation;
+  const double s = a.leaky_slope;
+  net.add(Linear<T, B>(a.latent_dim, a.fc_width)).act(f, s).linear(a.fc_width).act(f, s);
+  net.linear(hs[4] * ws[4] * c).act(f, s);
+  net.add(ConvTranspose2d<T, B>(hs[4], ws[4], c, c, 3, 1, 0)).act(f, s);
+  net.add(ConvTranspose2d<T, B>(hs[3], ws[3], c, c, 4, 2, 1)).act(f, s);
+  net.add(ConvTranspose2d<T, B>(hs[2], ws[2], c, c, 3, 1, 0)).act(f, s);
   net.add(ConvTranspose2d<T, B>(hs[1], ws[1], c, a.channels, 4, 2, 1));
   return net;
 }
