@@ -32,6 +32,13 @@ grep -q "NLL by importance sampling" eval.txt && pass "evaluate prints progress"
 pngs_ok "two-moons latent figure" figs/beta-h-decoupled-latent.png
 $DPVAE sample dp --low-posterior --candidates 500 --n 32 --out lp.png >/dev/null 2>&1 && \
 $DPVAE sample dp --high-posterior --candidates 500 --n 32 --out hp.png >/dev/null 2>&1 && pngs_ok "LP and HP sample plots" lp.png hp.png || bad "sample --low/--high-posterior failed"
+if $DPVAE sample dp --sampler gmm --n 64 --out gmm.png >gmm.txt 2>&1 && grep -q 'ex-post GMM of 10 components fitted to' gmm.txt; then
+  pngs_ok "ex-post GMM samples" gmm.png
+else
+  bad "sample --sampler gmm: $(tail -2 gmm.txt)"
+fi
+expect_error "unknown sampler" "unknown --sampler 'vamp'" $DPVAE sample dp --sampler vamp --out x.png
+expect_error "GMM with LP" "--sampler gmm draws from the mixture" $DPVAE sample dp --sampler gmm --low-posterior --out x.png
 expect_error "both LP and HP" "only one of" $DPVAE sample dp --low-posterior --high-posterior --out x.png
 expect_error "fewer candidates than samples" "--candidates" $DPVAE sample dp --low-posterior --candidates 10 --n 20 --out x.png
 expect_error "candidates without LP/HP" "need --low-posterior" $DPVAE sample dp --candidates 10 --out x.png

@@ -135,14 +135,19 @@ Matrix<double> curve_points(const nlohmann::json& curve) {
 
 void write_samples(const LoadedRun& run, AnyModel& model, Index n, std::uint64_t seed, const fs::path& png) {
   Rng rng(seed);
-  const Matrix<float> x = model.decode(model.prior_sample(n, rng));
+  write_latent_samples(run, model, model.prior_sample(n, rng), "samples", png);
+}
+
+void write_latent_samples(const LoadedRun& run, AnyModel& model, const Matrix<float>& z, const std::string& what,
+                          const fs::path& png) {
+  const Matrix<float> x = model.decode(z);
   if (run.data.images) {
     plot::write_image_grid(png, x, run.data.height, run.data.width, run.data.channels, 8, 2);
     return;
   }
   require(x.cols() == 2, "sample plots of non-image data need 2-D data");
   plot::Panel p;
-  p.title = display_name(run.config) + ": samples (step " + std::to_string(model.step()) + ")";
+  p.title = display_name(run.config) + ": " + what + " (step " + std::to_string(model.step()) + ")";
   p.layers.push_back({run.data.train.all().cast<double>(), colour::grey, 0.35, 1.2, "data"});
   p.layers.push_back({x.cast<double>(), colour::orange, 0.8, 1.8, "samples"});
   plot::write_panels(png, {{p}});

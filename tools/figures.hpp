@@ -21,6 +21,11 @@ namespace dpvae::cli {
 /// samples over the training data.
 void write_samples(const LoadedRun& run, AnyModel& model, Index n, std::uint64_t seed, const std::filesystem::path& png);
 
+/// The decoded images (or 2-D points) of the latents z (n × d), as write_samples draws them;
+/// `what` names the sampler in a 2-D plot's title.
+void write_latent_samples(const LoadedRun& run, AnyModel& model, const Matrix<float>& z, const std::string& what,
+                          const std::filesystem::path& png);
+
 /// The comparison figure of several runs (paper Fig. 1 for 2-D latents; sample grids for images).
 void write_comparison(const std::vector<LoadedRun>& runs, std::uint64_t seed, const std::filesystem::path& png);
 

@@ -74,6 +74,11 @@ AggregatePosterior aggregate_posterior(const AnyModel& m, const Data& d, Index c
   return AggregatePosterior(mu, lv);
 }
 
+ExPostGmm fit_expost_gmm(const AnyModel& m, const Data& d, const GmmOptions& o) {
+  const Matrix<double> mu = encode_all(m, d.train).first.cast<double>();
+  return ExPostGmm::fit(mu, o);
+}
+
 Vector<double> log_generation_density(const AnyModel& m, const Matrix<float>& z) {
   return log_standard_normal(m.prior_forward(z));
 }

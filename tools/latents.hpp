@@ -46,6 +46,11 @@ std::vector<Index> posterior_subset(Index n, Index count, std::uint64_t seed);
 /// count < N; all when count is 0 or >= N).
 AggregatePosterior aggregate_posterior(const AnyModel& m, const Data& d, Index count, std::uint64_t seed);
 
+/// The ex-post Gaussian mixture of a trained model (Ghosh et al. 2020; docs/math.md
+/// "Ex-post samplers"): ExPostGmm::fit on the posterior means μ(x) of every training point
+/// (`o`: 10 components by default). Throws dpvae::Error as ExPostGmm::fit does.
+ExPostGmm fit_expost_gmm(const AnyModel& m, const Data& d, const GmmOptions& o = {});
+
 /// log N(f(z); 0, I) per row (nats, no log-det): the density in the generation space z0 = f(z)
 /// that scores high-posterior samples and bounds the leakage region.
 Vector<double> log_generation_density(const AnyModel& m, const Matrix<float>& z);

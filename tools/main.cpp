@@ -4,6 +4,7 @@
 #include "feature_net.hpp"
 #include "fid.hpp"
 #include "figures.hpp"
+#include "latents.hpp"
 #include "reproduce.hpp"
 #include "run_folder.hpp"
 #include "train_loop.hpp"
@@ -183,6 +184,11 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   sample->add_flag("--high-posterior", sample_high, "high-posterior samples: the q(z) draws with the lowest N(f(z); 0, I)");
   sample->add_option("--candidates", sample_candidates, "candidates scored for --low/--high-posterior (default 100 × n)");
   sample->add_option("--posteriors", sample_posteriors, "training posteriors in q(z) (0 = all)")->capture_default_str();
+  std::string sample_sampler = "prior";
+  sample->add_option("--sampler", sample_sampler,
+                     "prior (the model's own), or gmm: a 10-component Gaussian mixture fitted ex post to the training "
+                     "encodings (Ghosh et al. 2020)")
+      ->capture_default_str();
 
   // --- evaluate --------------------------------------------------------------------------
   std::string eval_run, eval_out, eval_figures, eval_feature_net;
@@ -345,8 +351,19 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
     dpvae::detail::require(sample_low || sample_high || (sample->count("--candidates") == 0 && sample->count("--posteriors") == 0),
                            "--candidates and --posteriors need --low-posterior or --high-posterior");
     dpvae::detail::require(sample_posteriors >= 0, "--posteriors must be >= 0");
+    dpvae::detail::require(sample_sampler == "prior" || sample_sampler == "gmm",
+                           "unknown --sampler '" + sample_sampler + "' (expected prior or gmm)");
+    dpvae::detail::require(sample_sampler == "prior" || (!sample_low && !sample_high),
+                           "--sampler gmm draws from the mixture; --low-posterior and --high-posterior score the model's prior");
     auto r = load_run(sample_run);
-    if (sample_low || sample_high) {
+    if (sample_sampler == "gmm") {
+      const dpvae::ExPostGmm g = fit_expost_gmm(*r.model, r.data);
+      std::cout << "dpvae: ex-post GMM of " << g.components() << " components fitted to " << r.data.train.rows()
+                << " training encodings in " << g.iterations() << " EM iterations (mean log-likelihood "
+                << g.log_likelihood_history().back() << " nats" << (g.converged() ? "" : ", not converged") << ")\n";
+      dpvae::Rng rng(sample_seed);
+      write_latent_samples(r, *r.model, g.sample(sample_n, rng).cast<float>(), "ex-post GMM samples", sample_out);
+    } else if (sample_low || sample_high) {
       const dpvae::Index candidates = sample->count("--candidates") > 0 ? sample_candidates : 100 * sample_n;
       write_posterior_samples(r, sample_low, candidates, sample_n, sample_posteriors, sample_seed, sample_out);
     } else {

@@ -4,6 +4,7 @@
 // domain feature network for FID (feature_net.hpp).
 #pragma once
 
+#include "dpvae/eval/expost.hpp"
 #include "dpvae/eval/feature_net.hpp"
 #include "dpvae/eval/inception.hpp"
 #include "dpvae/eval/metrics.hpp"
