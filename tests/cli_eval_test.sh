@@ -128,6 +128,16 @@ if $DPVAE reproduce --dataset two-moons --budget tiny --out rep >rep.txt 2>&1; t
 pngs_ok "reproduce figures" rep/figures/fig4-leakage.png rep/figures/fig3-vae.png rep/figures/fig3-factor.png
 $DPVAE reproduce --dataset two-moons --budget tiny --out rep >rep2.txt 2>&1 && [ "$(grep -c 'reusing' rep2.txt)" -eq 12 ] && \
   pass "a second reproduce reuses the 12 evaluations" || bad "reproduce rerun: $(grep -c reusing rep2.txt) reused"
+# --seeds 2: the first seed's 12 runs reused, 12 more trained; entries mean ± sd, verdicts on paired seeds.
+if $DPVAE reproduce --dataset two-moons --budget tiny --seeds 2 --out rep >rep3.txt 2>&1 && [ "$(grep -c 'reusing' rep3.txt)" -eq 12 ] &&
+   [ -f rep/runs/vae-standard-seed2/metrics.json ] && grep -q '2 seeds, 1 to 2' rep/table.md &&
+   [ "$(grep -c '^| .*VAE.* ± ' rep/table.md)" -ge 12 ] && grep -Eq '^\| vae \| (yes|no) \([0-2] of 2\)' rep/table.md &&
+   [ "$(wc -l <rep/table.csv)" -eq 25 ]; then
+  pass "reproduce --seeds 2: mean ± sd over paired seeds"
+else
+  bad "reproduce --seeds 2: $(tail -3 rep3.txt; grep -m3 '^| ' rep/table.md)"
+fi
+expect_error "reproduce --seeds 0" "--seeds" $DPVAE reproduce --dataset two-moons --budget tiny --seeds 0 --out rep
 
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

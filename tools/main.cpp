@@ -247,7 +247,10 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   reproduce_cmd->add_option("--data-root", repro.data_root, "folder holding mnist/, fashion-mnist/, svhn/, celeba/")->capture_default_str();
   reproduce_cmd->add_option("--out", repro_out, "output folder (an interrupted call resumes there)")->required();
   reproduce_cmd->add_option("--threads", repro.threads, "worker threads (0 = all cores)")->capture_default_str();
-  reproduce_cmd->add_option("--seed", repro.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
+  reproduce_cmd->add_option("--seed", repro.seed, "random seed (>= 0): the first seed")->capture_default_str()->check(non_negative);
+  reproduce_cmd->add_option("--seeds", repro.seeds, "models per objective and prior (seeds SEED, SEED + 1, ...): entries are mean ± sd")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
+  reproduce_cmd->add_option("--steps", repro.steps, "training steps per model (default: the budget's)")->check(CLI::Range(1, 1000000000));
   reproduce_cmd->add_option("--fid-weights", repro.fid_weights,
                             "FID Inception weights (scripts/convert-fid-inception.py): standard FID and FID(LP) columns too");
   reproduce_cmd->add_option("--standard-fid-samples", repro.standard_fid_samples, "images per side of the standard FID")

@@ -11,7 +11,9 @@
 
 #include <tbb/global_control.h>
 
+#include <cmath>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -89,7 +91,10 @@ int reproduce(const ReproduceOptions& o) {
   }
   require(o.preset == "official" || o.preset == "default", "unknown --preset '" + o.preset + "' (expected official or default)");
   require(!o.out.empty(), "--out is required");
-  const Budget b = budget_for(o.budget, o.dataset);
+  Budget b = budget_for(o.budget, o.dataset);
+  require(o.seeds >= 1 && o.seeds <= 1000, "--seeds must be in [1, 1000]");
+  require(o.steps >= 0 && o.steps <= 1000000000, "--steps must be in [1, 10^9]");
+  if (o.steps > 0) b.steps = o.steps;
   std::error_code ec;
   fs::create_directories(o.out / "runs", ec);
   fs::create_directories(o.out / "figures", ec);
@@ -99,7 +104,7 @@ int reproduce(const ReproduceOptions& o) {
   if (o.threads > 0) threads.emplace(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(o.threads));
 
   // Every run of one table shares the seed; each objective has one setting for both priors.
-  auto config_for = [&](const std::string& objective, const std::string& prior) {
+  auto config_for = [&](const std::string& objective, const std::string& prior, std::uint64_t seed) {
     RunConfig c;
     c.dataset = o.dataset;
     c.data_root = o.data_root;
@@ -112,7 +117,7 @@ int reproduce(const ReproduceOptions& o) {
     c.prior = prior;
     c.preset = o.preset;
     c.steps = b.steps;
-    c.seed = o.seed;
+    c.seed = seed;
     c.threads = o.threads;
     c.checkpoint_every = std::max<std::int64_t>(100, b.steps / 10);
     c.log_every = std::max<std::int64_t>(50, b.steps / 10);
@@ -130,7 +135,7 @@ int reproduce(const ReproduceOptions& o) {
   };
 
   // 1. The FID feature space (trained once, reused).
-  RunConfig probe_cfg = config_for("vae", "standard");
+  RunConfig probe_cfg = config_for("vae", "standard", o.seed);
   const Data data = load_data(probe_cfg);
   const fs::path feature_net = o.out / "feature-net.safetensors";
   FeatureNetOptions fo;
@@ -144,23 +149,33 @@ int reproduce(const ReproduceOptions& o) {
   eo.feature_net = feature_net;
   eo.fid_weights = o.fid_weights;
   eo.standard_fid_samples = o.standard_fid_samples;
-  std::map<std::string, json> results;
+  // results[stem][i]: the metrics of seed o.seed + i. The first seed's runs live in
+  // runs/<objective>-<prior> (as with one seed), the others in runs/<objective>-<prior>-seed<S>,
+  // so that raising --seeds later reuses every run already made.
+  std::map<std::string, std::vector<json>> results;
+  const auto run_dir = [&](const std::string& stem, int i) {
+    return o.out / "runs" / (i == 0 ? stem : stem + "-seed" + std::to_string(o.seed + static_cast<std::uint64_t>(i)));
+  };
+  for (int i = 0; i < o.seeds; ++i)
   for (const auto& obj : kObjectives)
     for (const auto& prior : kPriors) {
       const std::string stem = obj + "-" + prior;
-      const fs::path dir = o.out / "runs" / stem;
+      const fs::path dir = run_dir(stem, i);
       const fs::path metrics = dir / "metrics.json";
-      const RunConfig c = config_for(obj, prior);
-      std::cout << "reproduce: [" << stem << "] " << display_name(c) << "  (" << static_cast<long long>(seconds_since(t0))
-                << " s elapsed)" << std::endl;
+      const RunConfig c = config_for(obj, prior, o.seed + static_cast<std::uint64_t>(i));
+      std::vector<json>& slot = results[stem];
+      slot.resize(static_cast<std::size_t>(o.seeds));
+      json& result = slot[static_cast<std::size_t>(i)];
+      std::cout << "reproduce: [" << dir.filename().string() << "] " << display_name(c) << ", seed " << c.seed << "  ("
+                << static_cast<long long>(seconds_since(t0)) << " s elapsed)" << std::endl;
       if (fs::exists(dir / "config.json")) train(c, dir, true, 0);
       else train(c, dir, false, c.steps);
       if (fs::exists(metrics)) {
         try {
           std::ifstream in(metrics);
-          results[stem] = json::parse(in);
-          if (results[stem].value("step", std::uint64_t{0}) == static_cast<std::uint64_t>(c.steps) &&
-              (o.fid_weights.empty() || results[stem].contains("fid_inception"))) {
+          result = json::parse(in);
+          if (result.value("step", std::uint64_t{0}) == static_cast<std::uint64_t>(c.steps) &&
+              (o.fid_weights.empty() || result.contains("fid_inception"))) {
             std::cout << "reproduce: reusing " << metrics.string() << "\n";
             continue;
           }
@@ -169,14 +184,20 @@ int reproduce(const ReproduceOptions& o) {
       }
       LoadedRun run = load_run(dir);
       eo.figures = o.out / "figures" / "runs";
-      results[stem] = evaluate(run, eo, metrics);
+      eo.seed = c.seed;
+      result = evaluate(run, eo, metrics);
     }
 
-  // 3. The table (paper Table 1 for this data set), VAE and dpVAE rows paired.
+  // 3. The table (paper Table 1 for this data set), VAE and dpVAE rows paired; each entry the
+  // mean ± standard deviation (ddof 1) over the seeds, each verdict counted on paired seeds.
   std::ostringstream md, csv;
-  const json& any = results.begin()->second;
+  const json& any = results.begin()->second.front();
+  const std::size_t n_seeds = static_cast<std::size_t>(o.seeds);
   md << "# dpvae reproduce: " << o.dataset << ", budget " << o.budget << ", preset " << o.preset << "\n\n";
-  md << "Each model trained " << b.steps << " steps (seed " << o.seed << ", latent dimension " << probe_cfg.latent_dim
+  md << "Each model trained " << b.steps << " steps (";
+  if (o.seeds == 1) md << "seed " << o.seed;
+  else md << o.seeds << " seeds, " << o.seed << " to " << o.seed + n_seeds - 1 << "; every entry the mean ± standard deviation over them";
+  md << ", latent dimension " << probe_cfg.latent_dim
      << (o.budget == "paper" ? "" : ", Adam lr 1e-3 for the short budget") << "). FID in the "
      << any["feature_space"]["name"].get<std::string>() << ": " << any["fid"]["generated"] << " generated vs "
      << any["fid"]["real"] << " held-out; FID(LP): the " << any["fid_lp"]["generated"] << " lowest-q(z) of "
@@ -190,43 +211,92 @@ int reproduce(const ReproduceOptions& o) {
     md << "Standard FID: " << FidInception::kFeatureSpace << ", " << any["fid_inception"]["generated"]
        << " generated (random; LP: evenly spaced through the LP samples) vs the first " << any["fid_inception"]["real"]
        << " test images; FID is biased upwards at these counts (KID, in metrics.json, is not).\n\n";
+  // One metric of one run: its value, or null.
+  using Pick = std::function<json(const json&)>;
+  const Pick fid = [](const json& r) { return r["fid"]["value"]; };
+  const Pick fid_lp = [](const json& r) { return r["fid_lp"]["value"]; };
+  const Pick skl = [](const json& r) { return r["skl"]["value"]; };
+  const Pick nll = [](const json& r) { return r["nll"]["nats"]; };
+  const Pick probe = [](const json& r) { return r.contains("probe") ? r["probe"]["test_accuracy"] : json(nullptr); };
+  const Pick fid_inc = [](const json& r) { return r.contains("fid_inception") ? r["fid_inception"]["value"] : json(nullptr); };
+  const Pick fid_lp_inc = [](const json& r) {
+    return r.contains("fid_lp_inception") ? r["fid_lp_inception"]["value"] : json(nullptr);
+  };
+  const auto leakage_at = [](const json& r, bool fraction) {
+    for (const auto& p : r["leakage"]["curve"])
+      if (p["tau"].get<double>() == -10.0) return fraction ? p["fraction"] : p["score"];
+    return json(nullptr);
+  };
+  const Pick ls = [&](const json& r) { return leakage_at(r, false); };
+  const Pick frac = [&](const json& r) { return leakage_at(r, true); };
+  // "mean ± sd" over the seeds (the mean alone for one seed; "–" when a seed lacks the value).
+  const auto cell = [&](const std::vector<json>& runs, const Pick& pick, int precision) -> std::string {
+    std::vector<double> v;
+    for (const json& r : runs) {
+      const json x = pick(r);
+      if (!x.is_number()) return "–";
+      v.push_back(x.get<double>());
+    }
+    double mean = 0;
+    for (double x : v) mean += x / static_cast<double>(v.size());
+    if (v.size() < 2) return fmt(mean, precision);
+    double ss = 0;
+    for (double x : v) ss += (x - mean) * (x - mean);
+    return fmt(mean, precision) + " ± " + fmt(std::sqrt(ss / static_cast<double>(v.size() - 1)), precision);
+  };
   md << "| model | FID ↓ | FID(LP) ↓ |" << (standard ? " FID Inception ↓ | FID(LP) Inception ↓ |" : "")
      << " sKL ↓ | NLL (nats) ↓ | probe acc. ↑ | LS(τ=−10) | in region |\n";
   md << "|---|---:|---:|" << (standard ? "---:|---:|" : "") << "---:|---:|---:|---:|---:|\n";
-  csv << "objective,prior,model,steps,fid,fid_lp,skl,nll_nats,nll_bits_per_dim,probe_accuracy,leakage_tau_minus10,"
+  csv << "objective,prior,model,seed,steps,fid,fid_lp,skl,nll_nats,nll_bits_per_dim,probe_accuracy,leakage_tau_minus10,"
          "leakage_fraction_minus10,mig,fid_inception,fid_lp_inception\n";
   for (const auto& obj : kObjectives)
     for (const auto& prior : kPriors) {
-      const json& r = results.at(obj + "-" + prior);
-      json ls = nullptr, frac = nullptr;
-      for (const auto& p : r["leakage"]["curve"])
-        if (p["tau"].get<double>() == -10.0) ls = p["score"], frac = p["fraction"];
-      const json probe = r.contains("probe") ? r["probe"]["test_accuracy"] : json(nullptr);
-      const json mig = r.contains("mig") ? r["mig"]["value"] : json(nullptr);
-      md << "| " << r["model"].get<std::string>() << " | " << fmt(r["fid"]["value"]) << " | " << fmt(r["fid_lp"]["value"]);
-      if (standard) md << " | " << fmt(r["fid_inception"]["value"]) << " | " << fmt(r["fid_lp_inception"]["value"]);
-      md << " | " << fmt(r["skl"]["value"]) << " | " << fmt(r["nll"]["nats"]) << " | " << fmt(probe, 4) << " | "
-         << fmt(ls) << " | " << fmt(frac, 3) << " |\n";
-      csv << obj << "," << prior << ",\"" << r["model"].get<std::string>() << "\"," << r["step"] << ","
-          << r["fid"]["value"] << "," << r["fid_lp"]["value"] << "," << r["skl"]["value"] << "," << r["nll"]["nats"] << ","
-          << r["nll"]["bits_per_dim"] << "," << probe.dump() << "," << ls.dump() << "," << frac.dump() << "," << mig.dump() << ","
-          << (r.contains("fid_inception") ? r["fid_inception"]["value"].dump() : "null") << ","
-          << (r.contains("fid_lp_inception") ? r["fid_lp_inception"]["value"].dump() : "null") << "\n";
+      const std::vector<json>& runs = results.at(obj + "-" + prior);
+      md << "| " << runs.front()["model"].get<std::string>() << " | " << cell(runs, fid, 2) << " | " << cell(runs, fid_lp, 2);
+      if (standard) md << " | " << cell(runs, fid_inc, 2) << " | " << cell(runs, fid_lp_inc, 2);
+      md << " | " << cell(runs, skl, 2) << " | " << cell(runs, nll, 2) << " | " << cell(runs, probe, 4) << " | "
+         << cell(runs, ls, 2) << " | " << cell(runs, frac, 3) << " |\n";
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        const json& r = runs[i];
+        const json mig = r.contains("mig") ? r["mig"]["value"] : json(nullptr);
+        csv << obj << "," << prior << ",\"" << r["model"].get<std::string>() << "\"," << o.seed + i << "," << r["step"] << ","
+            << r["fid"]["value"] << "," << r["fid_lp"]["value"] << "," << r["skl"]["value"] << "," << r["nll"]["nats"] << ","
+            << r["nll"]["bits_per_dim"] << "," << probe(r).dump() << "," << ls(r).dump() << "," << frac(r).dump() << ","
+            << mig.dump() << "," << fid_inc(r).dump() << "," << fid_lp_inc(r).dump() << "\n";
+      }
     }
-  md << "\nWith the decoupled prior (dpVAE row vs the VAE row above it):\n\n";
+  md << "\nWith the decoupled prior (dpVAE row vs the VAE row above it)"
+     << (o.seeds > 1 ? ", on paired seeds (the same seed for both priors): on how many seeds the dpVAE's value is lower, "
+                       "and the mean change of the probe accuracy"
+                     : "")
+     << ":\n\n";
   md << "| objective | FID lower | FID(LP) lower | sKL lower | probe acc. change |\n|---|---|---|---|---:|\n";
   int fid_wins = 0, lp_wins = 0, skl_wins = 0;
   for (const auto& obj : kObjectives) {
-    const json& s = results.at(obj + "-standard");
-    const json& dp = results.at(obj + "-decoupled");
-    auto lower = [&](const char* key) { return dp[key]["value"].get<double>() < s[key]["value"].get<double>(); };
-    const bool a = lower("fid"), l = lower("fid_lp"), k = lower("skl");
-    fid_wins += a, lp_wins += l, skl_wins += k;
+    const std::vector<json>& s_runs = results.at(obj + "-standard");
+    const std::vector<json>& d_runs = results.at(obj + "-decoupled");
+    // Seeds on which the dpVAE's value is lower; an objective counts towards the total when it
+    // holds on more than half of them.
+    auto lower = [&](const Pick& pick) {
+      int k = 0;
+      for (std::size_t i = 0; i < n_seeds; ++i) k += pick(d_runs[i]).get<double>() < pick(s_runs[i]).get<double>();
+      return k;
+    };
+    const int a = lower(fid), l = lower(fid_lp), k = lower(skl);
+    const auto holds = [&](int wins) { return 2 * wins > o.seeds; };
+    fid_wins += holds(a), lp_wins += holds(l), skl_wins += holds(k);
+    const auto verdict = [&](int wins) {
+      if (o.seeds == 1) return std::string(wins ? "yes" : "no");
+      return std::string(holds(wins) ? "yes" : "no") + " (" + std::to_string(wins) + " of " + std::to_string(o.seeds) + ")";
+    };
     std::string dprobe = "–";
-    if (s.contains("probe") && dp.contains("probe"))
-      dprobe = fmt(dp["probe"]["test_accuracy"].get<double>() - s["probe"]["test_accuracy"].get<double>(), 4);
-    md << "| " << obj << " | " << (a ? "yes" : "no") << " | " << (l ? "yes" : "no") << " | " << (k ? "yes" : "no")
-       << " | " << dprobe << " |\n";
+    if (probe(s_runs.front()).is_number() && probe(d_runs.front()).is_number()) {
+      double change = 0;
+      for (std::size_t i = 0; i < n_seeds; ++i)
+        change += (probe(d_runs[i]).get<double>() - probe(s_runs[i]).get<double>()) / static_cast<double>(n_seeds);
+      dprobe = fmt(change, 4);
+    }
+    md << "| " << obj << " | " << verdict(a) << " | " << verdict(l) << " | " << verdict(k) << " | " << dprobe << " |\n";
   }
   const std::string of = " of " + std::to_string(kObjectives.size());
   md << "| **total** | " << fid_wins << of << " | " << lp_wins << of << " | " << skl_wins << of << " | |\n";
@@ -241,8 +311,8 @@ int reproduce(const ReproduceOptions& o) {
     const LoadedRun vae = load_run(o.out / "runs" / (obj + "-standard"));
     const LoadedRun dp = load_run(o.out / "runs" / (obj + "-decoupled"));
     write_pair_figures(vae, dp, obj, o.seed, o.out / "figures");
-    leakage.push_back({display_name(vae.config), display_name(dp.config), results.at(obj + "-standard")["leakage"]["curve"],
-                       results.at(obj + "-decoupled")["leakage"]["curve"]});
+    leakage.push_back({display_name(vae.config), display_name(dp.config), results.at(obj + "-standard").front()["leakage"]["curve"],
+                       results.at(obj + "-decoupled").front()["leakage"]["curve"]});
   }
   write_leakage_figure(leakage, o.out / "figures" / "fig4-leakage.png");
   md << "\nWall time of this reproduce call, figures included: " << static_cast<long long>(seconds_since(t0))

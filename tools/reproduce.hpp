@@ -18,7 +18,9 @@ struct ReproduceOptions {
   std::string data_root = "data";
   std::filesystem::path out;
   int threads = 0;
-  std::uint64_t seed = 1;
+  std::uint64_t seed = 1;        ///< the first seed; seeds seed, seed + 1, …, seed + seeds − 1
+  int seeds = 1;                 ///< models per (objective, prior): every table entry is a mean ± sd over them
+  std::int64_t steps = 0;        ///< training steps per model (0: the budget's)
   std::filesystem::path fid_weights{};  ///< when set, standard FID / FID(LP) columns (evaluate's --fid-weights)
   std::int64_t standard_fid_samples = 2000;
   /// The image-set options of `train` (image_size, image_channels, held_out, labels,
