@@ -1,11 +1,15 @@
 // bench_train_step — time per training step, and how far it is from the machine's GEMM limit.
 //
 // Benchmarks (names are what benchmarks/run.sh parses):
-//   train/<data>/<objective>/<prior>/threads:<t>   one DpVae::train_step, batch 100
-//       data: mnist (the paper's conv net, 28 × 28 × 1, d = 2, Bernoulli) or
-//             moons (the two-moons MLP 2 → 100 → 50 → 2d, Gaussian w = 50);
+//   train/<data>/<objective>/<prior>/threads:<t>   one DpVae::train_step
+//       data: mnist (the paper's conv net, 28 × 28 × 1, d = 2, Bernoulli, batch 100),
+//             moons (the two-moons MLP 2 → 100 → 50 → 2d, Gaussian w = 50, batch 100),
+//             svhn (the conv net on 32 × 32 × 3, ReLU, d = 32, Gaussian w = 50, batch 50) or
+//             celeba (the conv net on 64 × 64 × 3, LeakyReLU(0.2), d = 32, Gaussian w = 50,
+//             batch 50): the colour configurations of the `dpvae` program, on random images;
 //       objective: vae, beta-h, beta-b, beta-tc, factor (the paper's 5 × 1000
-//             discriminator), info; prior: standard or decoupled (6 coupling blocks).
+//             discriminator), info (svhn, celeba: vae, beta-tc, factor, info);
+//       prior: standard or decoupled (6 coupling blocks).
 //   prior_ratio/mnist/<objective>/threads:2   the decoupled / standard step-time ratio
 //       measured in pairs: each iteration times kPairSteps steps of the standard-prior
 //       model and kPairSteps of the decoupled one back to back (the order alternating), and
@@ -34,7 +38,8 @@
 namespace {
 
 using namespace dpvae;
-constexpr Index kBatch = 100;
+constexpr Index kBatch = 100;       // MNIST and two-moons
+constexpr Index kColourBatch = 50;  // SVHN and CelebA (the paper's batch for them)
 
 ModelConfig moons_config() {
   ModelConfig c;
@@ -45,14 +50,34 @@ ModelConfig moons_config() {
   return c;
 }
 
+/// SVHN as the `dpvae` program configures it: 32 × 32 × 3, ReLU, d = 32, Gaussian w = 50.
+ModelConfig svhn_config() {
+  ModelConfig c;
+  c.architecture = Architecture::conv_images(32, 32, 3, 32);
+  c.likelihood = Likelihood::gaussian(50.0);
+  c.dataset_size = 73257;
+  c.seed = 1;
+  return c;
+}
+
+/// CelebA as the `dpvae` program configures it: 64 × 64 × 3, LeakyReLU(0.2), d = 32, Gaussian w = 50.
+ModelConfig celeba_config() {
+  ModelConfig c;
+  c.architecture = Architecture::conv_images(64, 64, 3, 32, Activation::leaky_relu, 0.2);
+  c.likelihood = Likelihood::gaussian(50.0);
+  c.dataset_size = 162770;
+  c.seed = 1;
+  return c;
+}
+
 template <class Model>
-void train_step(benchmark::State& state, ModelConfig config, int threads) {
+void train_step(benchmark::State& state, ModelConfig config, Index batch, int threads) {
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
   Model model(config);
   Rng rng(7);
   const Matrix<float> x = config.architecture.kind == Architecture::Kind::conv
-                              ? bench::uniform_images(kBatch, model.data_dim(), rng)
-                              : data::two_moons<float>(kBatch, 0.05, rng);
+                              ? bench::uniform_images(batch, model.data_dim(), rng)
+                              : data::two_moons<float>(batch, 0.05, rng);
   model.train_step(x);  // warm-up: buffers sized, pages touched
   const long faults_before = bench::minor_faults();
   for (auto _ : state) benchmark::DoNotOptimize(model.train_step(x));
@@ -60,12 +85,13 @@ void train_step(benchmark::State& state, ModelConfig config, int threads) {
   state.counters["page_faults"] = static_cast<double>(bench::minor_faults() - faults_before) /
                                   static_cast<double>(state.iterations());
   const double flow_passes = std::string(Model::objective_name()) == "info" ? 2.0 : 1.0;
-  const double flops = bench::train_step_flops(model, kBatch, flow_passes);
+  const double flops = bench::train_step_flops(model, batch, flow_passes);
   state.counters["flops"] = flops;
   state.counters["flop_rate"] = benchmark::Counter(flops * static_cast<double>(state.iterations()),
                                                    benchmark::Counter::kIsRate);
   state.counters["threads"] = threads;
-  state.SetItemsProcessed(state.iterations() * kBatch);
+  state.counters["batch"] = static_cast<double>(batch);
+  state.SetItemsProcessed(state.iterations() * batch);
 }
 
 constexpr int kPairSteps = 2;
@@ -132,9 +158,14 @@ template <class Reg, class Prior>
 void add_train(const char* data, const char* prior, int threads) {
   const std::string name = std::string("train/") + data + "/" + Reg::name + "/" + prior +
                            "/threads:" + std::to_string(threads);
-  const ModelConfig c = std::string(data) == "mnist" ? bench::mnist_config() : moons_config();
-  benchmark::RegisterBenchmark(name.c_str(), [c, threads](benchmark::State& s) {
-    train_step<DpVae<Reg, Prior>>(s, c, threads);
+  const std::string d = data;
+  const ModelConfig c = d == "mnist"  ? bench::mnist_config()
+                        : d == "svhn" ? svhn_config()
+                        : d == "celeba" ? celeba_config()
+                                        : moons_config();
+  const Index batch = d == "svhn" || d == "celeba" ? kColourBatch : kBatch;
+  benchmark::RegisterBenchmark(name.c_str(), [c, batch, threads](benchmark::State& s) {
+    train_step<DpVae<Reg, Prior>>(s, c, batch, threads);
   })->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
@@ -162,6 +193,8 @@ int main(int argc, char** argv) {
   add_both<BetaH>("mnist", 1);  // the 1 → 2 thread scaling
   add_both<Vae>("mnist", 1);    // CPU time per step against PyTorch's, independent of the load
   add_all<Vae, BetaH, BetaB, BetaTC, Factor, Info>("moons", 2);
+  add_all<Vae, BetaTC, Factor, Info>("svhn", 2);  // the colour nets, for the comparison with PyTorch
+  add_all<Vae, BetaTC, Factor, Info>("celeba", 2);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -2,7 +2,7 @@
 """PyTorch reference for dpvae's benchmarks: the same models, objectives and batch.
 
     pytorch_reference.py check DIR          # DIR from `export_reference DIR`
-    pytorch_reference.py time DIR --out F.json [--steps-mnist N] [--filter REGEX]
+    pytorch_reference.py time DIR --out F.json [--steps-conv N] [--steps-moons N] [--filter REGEX]
 
 `check` loads every DIR/*.safetensors that export_reference wrote (dpvae's parameters, one
 batch, the noise dpvae drew for it, dpvae's loss terms and gradients), computes the same
@@ -15,11 +15,17 @@ Give PyTorch its best configuration: run with OPENBLAS_NUM_THREADS=1 and libopen
 installed (benchmarks/setup-pytorch.sh); this script sets torch.set_num_threads(--threads).
 
 The architectures follow include/dpvae/nn/architecture.hpp, the flow include/dpvae/prior/affine_coupling.hpp
-(docs/math.md "Decoupled prior"), the objectives include/dpvae/objectives/ (one header per objective). dpvae stores
-images channels last (NHWC) and convolution weights out × k × k × in; PyTorch wants NCHW
-and out × in × k × k, so weights are permuted on load, and the weights of the Linear layer
-after the last convolution (and before the first transposed one) have their columns (rows)
-reordered from (h, w, c) to (c, h, w), so PyTorch needs no activation permutes at all.
+(docs/math.md "Decoupled prior"), the objectives include/dpvae/objectives/ (one header per objective).
+The conv net's shape comes from the file's metadata (height, width, channels, conv_channels,
+activation relu or leaky_relu with its slope; files without them: MNIST's 28 × 28 × 1, ReLU),
+the batch from batch.x. dpvae stores images channels last (NHWC) and convolution weights
+out × k × k × in; PyTorch wants NCHW and out × in × k × k, so weights are permuted on load, and
+the weights of the Linear layer after the last convolution (and before the first transposed
+one) have their columns (rows) reordered from (h, w, c) to (c, h, w) of that layer's feature
+map (32 × 4 × 4 on 28 × 28 images, 32 × 5 × 5 on 32 × 32, 32 × 13 × 13 on 64 × 64), so
+PyTorch needs no activation permutes at all. The batch itself is converted to NCHW once, as a
+PyTorch user would store it (Model.data; not timed), and the reconstruction loss, a sum over
+every pixel, is formed in that layout.
 safetensors files are parsed by hand (json + numpy) when the `safetensors` package is absent.
 """
 import argparse
@@ -59,14 +65,25 @@ def load_safetensors(path):
 
 
 # --- architectures: lists of (kind, stride, pad) mirroring dpvae's Network layer indices ---
-def conv_encoder(d):
-    return [("conv", 2, 1), ("relu",), ("conv", 1, 0), ("relu",), ("conv", 2, 1), ("relu",), ("conv", 1, 0),
-            ("relu",), ("linear_from_image", 32, 4, 4), ("relu",), ("linear",), ("relu",), ("linear",)]
+def conv_sizes(s):
+    """Spatial sizes through the conv encoder (k4s2p1, k3, k4s2p1, k3): architecture.hpp's conv_sizes."""
+    out = [s]
+    out.append((out[-1] + 2 - 4) // 2 + 1)
+    out.append(out[-1] - 2)
+    out.append((out[-1] + 2 - 4) // 2 + 1)
+    out.append(out[-1] - 2)
+    return out
 
 
-def conv_decoder(d):
-    return [("linear",), ("relu",), ("linear",), ("relu",), ("linear_to_image", 32, 4, 4), ("relu",),
-            ("convt", 1, 0), ("relu",), ("convt", 2, 1), ("relu",), ("convt", 1, 0), ("relu",), ("convt", 2, 1)]
+def conv_encoder(c, h, w, act):
+    """act: ("relu",) or ("leaky", slope); (c, h, w): the last convolution's feature map."""
+    return [("conv", 2, 1), act, ("conv", 1, 0), act, ("conv", 2, 1), act, ("conv", 1, 0),
+            act, ("linear_from_image", c, h, w), act, ("linear",), act, ("linear",)]
+
+
+def conv_decoder(c, h, w, act):
+    return [("linear",), act, ("linear",), act, ("linear_to_image", c, h, w), act,
+            ("convt", 1, 0), act, ("convt", 2, 1), act, ("convt", 1, 0), act, ("convt", 2, 1)]
 
 
 def mlp(depth_linear, slope):
@@ -196,9 +213,25 @@ class Model:
         self.objective, self.prior, self.arch = parts[0], parts[1], parts[2]
         self.d = int(parts[3].split("=")[1])
         self.data_dim = int(parts[4].split("=")[1])
+        self.batch = int(meta.get("batch", tensors["batch.x"].shape[0]))
         if self.arch == "conv":
-            self.encoder = Net(conv_encoder(self.d), tensors, "encoder")
-            self.decoder = Net(conv_decoder(self.d), tensors, "decoder")
+            self.height, self.width = int(meta.get("height", 28)), int(meta.get("width", 28))
+            self.channels = int(meta.get("channels", 1))
+            if self.height * self.width * self.channels != self.data_dim:
+                raise ValueError(f"{path}: {self.height} × {self.width} × {self.channels} images do not have "
+                                 f"{self.data_dim} values")
+            cc = int(meta.get("conv_channels", 32))
+            self.activation = meta.get("activation", "relu")
+            self.slope = float(meta.get("slope", 0))
+            if self.activation == "relu":
+                act = ("relu",)
+            elif self.activation == "leaky_relu":
+                act = ("leaky", self.slope)
+            else:
+                raise ValueError(f"{path}: activation {self.activation} is not in the PyTorch reference")
+            fh, fw = conv_sizes(self.height)[4], conv_sizes(self.width)[4]
+            self.encoder = Net(conv_encoder(cc, fh, fw, act), tensors, "encoder")
+            self.decoder = Net(conv_decoder(cc, fh, fw, act), tensors, "decoder")
         else:
             n_enc = len([k for k in tensors if re.fullmatch(r"encoder\.\d+\.weight", k)])
             n_dec = len([k for k in tensors if re.fullmatch(r"decoder\.\d+\.weight", k)])
@@ -219,8 +252,12 @@ class Model:
         p = self.encoder.parameters() + self.decoder.parameters()
         return p + (self.flow.parameters() if self.flow else [])
 
-    def image(self, x):
-        return x.reshape(x.shape[0], 1, 28, 28) if self.arch == "conv" else x
+    def data(self, x):
+        """dpvae's batch (n × D, images channels last) in PyTorch's layout: NCHW for the conv net."""
+        if self.arch != "conv":
+            return x
+        x = x.reshape(x.shape[0], self.height, self.width, self.channels).permute(0, 3, 1, 2)
+        return x.contiguous()
 
     def log_p(self, z):
         """log p(z) per row and f(z)."""
@@ -236,12 +273,14 @@ class Model:
         return -0.5 * (1 + logvar).sum(1) + 0.5 * (z0 * z0).sum(1) - logdet
 
     def loss(self, x, eps, z0):
-        """dpvae's loss terms (objectives/ (one header per objective)), batch means in nats; returns (loss, terms, z)."""
+        """dpvae's loss terms (objectives/ (one header per objective)), batch means in nats; returns (loss, terms, z).
+        x: the batch in PyTorch's layout (Model.data); the reconstruction term sums over every value, so it
+        is the same in either layout."""
         n = x.shape[0]
-        h = self.encoder(self.image(x))
+        h = self.encoder(x)
         mu, logvar = h[:, :self.d], h[:, self.d:].clamp(self.lv_min, self.lv_max)
         z = mu + torch.exp(0.5 * logvar) * eps
-        out = self.decoder(z).reshape(n, -1)
+        out = self.decoder(z)
         if self.lik == "bernoulli":
             recon = F.binary_cross_entropy_with_logits(out, x, reduction="sum") / n
         else:
@@ -309,11 +348,11 @@ def check(directory):
     files = sorted(glob.glob(os.path.join(directory, "*.safetensors")))
     if not files:
         print(f"pytorch_reference: no .safetensors files in {directory}", file=sys.stderr)
-        return 2
+        sys.exit(2)
     ok, rows = True, []
     for path in files:
         m = Model(path)
-        x = torch.tensor(m.tensors["batch.x"])
+        x = m.data(torch.tensor(m.tensors["batch.x"]))
         eps = torch.tensor(m.tensors["batch.eps"])
         z0 = torch.tensor(m.tensors["batch.z0"])
         params = m.vae_parameters()
@@ -342,7 +381,7 @@ def check(directory):
     return rows, ok
 
 
-def time_models(directory, steps_mnist, steps_moons, threads, pattern, seconds):
+def time_models(directory, steps_conv, steps_moons, threads, pattern, seconds):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     results = []
@@ -351,7 +390,7 @@ def time_models(directory, steps_mnist, steps_moons, threads, pattern, seconds):
         if pattern and not re.search(pattern, name):
             continue
         m = Model(path)
-        x = torch.tensor(m.tensors["batch.x"])
+        x = m.data(torch.tensor(m.tensors["batch.x"]))  # once, outside the timed steps
         params = m.vae_parameters()
         opt = torch.optim.Adam(params, lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
         dopt = None
@@ -379,14 +418,15 @@ def time_models(directory, steps_mnist, steps_moons, threads, pattern, seconds):
 
         for _ in range(3):
             step()
-        target = steps_mnist if m.arch == "conv" else steps_moons
+        target = steps_conv if m.arch == "conv" else steps_moons
         t0, c0 = time.perf_counter(), time.process_time()
         done = 0
         while done < target or time.perf_counter() - t0 < seconds:
             step()
             done += 1
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-        results.append({"name": name, "steps": done, "seconds": dt, "steps_per_s": done / dt,
+        results.append({"name": name, "data": m.meta.get("data", name.split("-")[0]), "objective": m.objective,
+                        "prior": m.prior, "batch": n, "steps": done, "seconds": dt, "steps_per_s": done / dt,
                         "ms_per_step": 1000 * dt / done, "cpu_ms_per_step": 1000 * cpu / done, "threads": threads})
         print(f"{name:28s} {1000 * dt / done:9.3f} ms/step  {done / dt:9.2f} steps/s", flush=True)
     return results
@@ -398,8 +438,9 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--out", help="write results as JSON here")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps-mnist", type=int, default=10)
-    ap.add_argument("--steps-moons", type=int, default=200)
+    ap.add_argument("--steps-conv", "--steps-mnist", dest="steps_conv", type=int, default=10,
+                    help="at least this many timed steps per conv-net model (mnist, svhn, celeba)")
+    ap.add_argument("--steps-moons", type=int, default=200, help="at least this many timed steps per two-moons model")
     ap.add_argument("--seconds", type=float, default=1.0, help="run at least this long per model")
     ap.add_argument("--filter", default="", help="regex on model names")
     a = ap.parse_args()
@@ -413,7 +454,7 @@ def main():
         status = 0 if ok else 1
     else:
         payload = {"context": info,
-                   "timings": time_models(a.dir, a.steps_mnist, a.steps_moons, a.threads, a.filter, a.seconds)}
+                   "timings": time_models(a.dir, a.steps_conv, a.steps_moons, a.threads, a.filter, a.seconds)}
         status = 0
     if a.out:
         tmp = a.out + ".tmp"

@@ -4,7 +4,8 @@
 #
 #   benchmarks/run.sh [--quick] [--metrics-only]
 #
-# Steps: (1) bench_train_step: every objective × prior on MNIST and two-moons, the 1-thread
+# Steps: (1) bench_train_step: every objective × prior on MNIST and two-moons (batch 100), the
+# colour nets of SVHN and CelebA (batch 50; VAE, β-TCVAE, FactorVAE, InfoVAE), the 1-thread
 # runs and the reference GEMM, repetitions interleaved at random (train_step.json);
 # (2) when PyTorch is importable (benchmarks/setup-pytorch.sh): export_reference writes the
 # models, a batch and dpvae's loss and gradients, pytorch_reference.py checks that PyTorch
@@ -112,23 +113,32 @@ if [ -n "$py" ]; then
   echo "== same work: loss and gradients, dpvae vs PyTorch"
   "$build/benchmarks/export_reference" "$ref" >/dev/null
   "$py" "$root/benchmarks/pytorch_reference.py" check "$ref" --out "$results/pytorch_check.json"
-  filter='train/(mnist|moons)/(vae|beta-tc|factor|info)/(standard|decoupled)/threads:2'
+  filter='train/(mnist|moons|svhn|celeba)/(vae|beta-tc|factor|info)/(standard|decoupled)/threads:2'
   for r in $(seq 1 $rounds); do
     echo "== against PyTorch, round $r of $rounds: dpvae"
     "$bench" --benchmark_filter="$filter" --benchmark_min_time=$min_time \
       --benchmark_out="$results/vs_pytorch_dpvae_$r.json" --benchmark_out_format=json
     echo "== against PyTorch, round $r of $rounds: PyTorch"
     "$py" "$root/benchmarks/pytorch_reference.py" time "$ref" --threads 2 --seconds $min_time \
-      --steps-mnist $([ $quick = 1 ] && echo 3 || echo 8) --out "$results/vs_pytorch_torch_$r.json"
+      --steps-conv $([ $quick = 1 ] && echo 3 || echo 8) --out "$results/vs_pytorch_torch_$r.json"
   done
   echo "== against PyTorch, 1 thread (CPU time per step)"
   "$py" "$root/benchmarks/pytorch_reference.py" time "$ref" --threads 1 --seconds $min_time --filter 'mnist-vae' \
-    --steps-mnist $([ $quick = 1 ] && echo 3 || echo 8) --out "$results/vs_pytorch_torch1thread.json"
+    --steps-conv $([ $quick = 1 ] && echo 3 || echo 8) --out "$results/vs_pytorch_torch1thread.json"
 else
   echo "== PyTorch not importable: skipping the comparison (see benchmarks/setup-pytorch.sh)"
 fi
 
 run_metrics
+
+# == images: decoding rate and loading memory ------------------------------------------------
+# dpvae::images against PIL on the same CelebA-like JPEGs, and the peak memory of loading a
+# folder (with and without the decoded-set cache): benchmarks/run_images.sh, which also runs
+# alone, writes results/images.json. 3 min on the 2 idle-ish cores, 6 under load (--quick: 1 min).
+echo "== images: decoding rate against PIL, loading peak memory (run_images.sh)"
+DPVAE_BENCH_BUILD="$build" "$root/benchmarks/run_images.sh" $([ $quick = 1 ] && echo --quick) \
+  --out "$results/images.json"
+# == end of images ---------------------------------------------------------------------------
 
 finished=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 cat > "$results/context.json.tmp" <<JSON

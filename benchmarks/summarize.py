@@ -9,6 +9,7 @@ Inputs (any may be missing; its section then says so):
   metrics_malloc_retain.json   its NLL cases with glibc's malloc keeping freed memory
   vs_pytorch_dpvae_*.json / vs_pytorch_torch_*.json   alternating rounds, same models
   pytorch_check.json     pytorch_reference.py check: loss and gradients on the same batch
+  images.json            run_images.sh: dpvae::images against PIL (images/s), loading peak memory
   context.json           machine, load, dates (run.sh)
   end_to_end.json        wall times of whole jobs, written by hand: {"main_job": …, "reproduce_quick": …}
 Every ratio is formed from medians of benchmarks measured in the same run.
@@ -22,6 +23,9 @@ import statistics
 import sys
 
 OBJECTIVES = ["vae", "beta-h", "beta-b", "beta-tc", "factor", "info"]
+DATASETS = ["mnist", "moons", "svhn", "celeba"]  # the order of the vs-PyTorch rows
+DATA_TITLES = {"mnist": "MNIST", "moons": "two-moons", "svhn": "SVHN", "celeba": "CelebA"}
+DEFAULT_BATCH = {"mnist": 100, "moons": 100, "svhn": 50, "celeba": 50}  # what bench_train_step and export_reference use
 
 
 def load(path):
@@ -238,6 +242,53 @@ def metrics_section(d):
     return lines
 
 
+def images_section(d):
+    """The dpvae::images section from images.json (benchmarks/run_images.sh): decoding rate
+    against PIL and loading peak memory. Returns (lines, targets)."""
+    path = os.path.join(d, "images.json")
+    if not os.path.exists(path):
+        return ["## Image loading (dpvae::images)", "", "Not run (benchmarks/run_images.sh writes images.json).", ""], []
+    j = load(path)
+    lines, targets = ["## Image loading: dpvae::images against PIL (`bench_images`, `pil_decode.py`)", ""], []
+    jp = j["jpegs"]
+    pil = j.get("pil", {})
+    lines.append(f"{j['rate_files']:,} synthetic CelebA-like JPEGs ({jp['width']} × {jp['height']}, stb_image_write "
+                 f"quality {jp['quality']}, chroma {jp['chroma']}, mean {jp['mean_bytes'] / 1024:.1f} KiB), read from "
+                 f"the page cache; {j['rounds']} alternating round(s) of dpvae then PIL, medians; {j['cores']} cores "
+                 f"(`{j.get('cpu', '?')}`), load average {j.get('load_start', '?')} at the start, "
+                 f"{j.get('load_end', '?')} at the end ({j.get('date', '?')}). *celeba64*: decode, centre crop "
+                 "140 × 140, antialiased bicubic resize to 64 × 64 (dpvae: `load_image_folder` with "
+                 "`celeba_geometry(64)`; PIL: `convert('RGB').crop(…).resize((64, 64), BICUBIC)`, `np.asarray`); "
+                 "*decode only*: the 218 × 178 RGB images into the array. dpvae's threads: oneTBB "
+                 + (f"(`tbb::global_control`); PIL {pil.get('pil', '?')}: 1 = {pil.get('parallelism_1', 'one loop')}, "
+                    f"2 = {pil.get('parallelism_2', '?')}." if pil else "(`tbb::global_control`); PIL not run (no python3 with PIL)."))
+    lines.append("")
+    lines.append("| work | threads | dpvae images/s | PIL images/s | dpvae / PIL |")
+    lines.append("|---|---|---|---|---|")
+    for r in j["rate"]:
+        work = {"celeba64": "celeba64", "decode_only": "decode only"}.get(r["mode"], r["mode"])
+        lines.append(f"| {work} | {r['threads']} | {r['dpvae_images_per_s']:,.0f} | "
+                     + (f"{r['pil_images_per_s']:,.0f} | {r['ratio']:.2f} |" if "ratio" in r else "— | — |"))
+    lines.append("")
+    lines.append(f"Peak memory of loading {j['memory_files']:,} of these JPEGs at 64 × 64 (`bench_load_memory`, each run "
+                 "a fresh process, all cores): *before*, the process's resident set just before `load_image_folder`; "
+                 "*peak*, getrusage's ru_maxrss after it; the uint8 array is count × 64 × 64 × 3 bytes. With "
+                 "`DecodeOptions::cache` the first run decodes and writes the cache file, the second reads it (from "
+                 "the page cache: it was just written).")
+    lines.append("")
+    lines.append("| run | wall time | uint8 array MiB | RSS before MiB | peak RSS MiB | (peak − before) / array | target ≤ 1.2 |")
+    lines.append("|---|---|---|---|---|---|---|")
+    titles = {"decode": "decode (no cache)", "cache_write": "decode, cache written", "cache_read": "cache read"}
+    for m in j["memory"]:
+        r = m["extra_over_array"]
+        lines.append(f"| {titles.get(m['run'], m['run'])} | {fmt_time(1e3 * m['wall_s'])} | {m['array_bytes'] / 2**20:.1f} | "
+                     f"{m['baseline_rss_bytes'] / 2**20:.1f} | {m['peak_rss_bytes'] / 2**20:.1f} | {r:.3f} | "
+                     f"{'met' if r <= 1.2 else 'not met'} |")
+        targets.append((f"images: peak RSS while loading / uint8 array, {titles.get(m['run'], m['run'])}", f"{r:.2f}", "≤ 1.2", r <= 1.2))
+    lines.append("")
+    return lines, targets
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "results")
     lines = []
@@ -373,7 +424,7 @@ def main():
     lines.append("")
 
     # --- 3. PyTorch -------------------------------------------------------------------------
-    lines.append("## Against PyTorch (same model, objective, batch 100, 2 threads)")
+    lines.append("## Against PyTorch (same model, objective and batch, 2 threads)")
     lines.append("")
     chk = os.path.join(d, "pytorch_check.json")
     if os.path.exists(chk):
@@ -391,32 +442,72 @@ def main():
     dp_rounds = sorted(glob.glob(os.path.join(d, "vs_pytorch_dpvae_*.json")))
     pt_rounds = sorted(glob.glob(os.path.join(d, "vs_pytorch_torch_*.json")))
     if dp_rounds and pt_rounds:
-        dp, pt = {}, {}
+        dp, pt, batch = {}, {}, {}
         for p in dp_rounds:
             for name, v in gbench_medians(p).items():
                 m = re.fullmatch(r"train/(\w+)/([\w-]+)/(\w+)/threads:2", name)
                 if m:
-                    dp.setdefault(f"{m.group(1)}-{m.group(2)}-{m.group(3)}", []).append(v["ms"])
+                    key = f"{m.group(1)}-{m.group(2)}-{m.group(3)}"
+                    dp.setdefault(key, []).append(v["ms"])
+                    if v.get("batch"):
+                        batch[key] = int(v["batch"])
         ctx_pt = {}
         for p in pt_rounds:
             j = load(p)
             ctx_pt = j["context"]
             for r in j["timings"]:
                 pt.setdefault(r["name"], []).append(r["ms_per_step"])
+                if r.get("batch"):
+                    batch.setdefault(r["name"], int(r["batch"]))
+
+        def split(name):
+            """(data set, objective, prior) of "<data>-<objective>-<prior>"."""
+            m = re.fullmatch(r"(\w+)-([\w-]+)-(standard|decoupled)", name)
+            return (m.group(1), m.group(2), m.group(3)) if m else (name, "", "")
+
+        def order(name):
+            data, obj, prior = split(name)
+            return (DATASETS.index(data) if data in DATASETS else len(DATASETS), data,
+                    OBJECTIVES.index(obj) if obj in OBJECTIVES else len(OBJECTIVES), obj, prior != "standard")
+
+        shown = sorted(set(dp) & set(pt), key=order)
+        by_batch = {}
+        for name in shown:
+            data = split(name)[0]
+            by_batch.setdefault(batch.get(name, DEFAULT_BATCH.get(data, 0)), []).append(data)
+
+        def listing(items):
+            items = list(items)
+            return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+        sizes = "; ".join(f"batch {b} on " + listing(DATA_TITLES.get(x, x) for x in dict.fromkeys(ds))
+                          for b, ds in sorted(by_batch.items(), reverse=True))
+        present = {split(n)[0] for n in shown}
+        nets = [text for data, text in (
+            ("mnist", "MNIST: the paper's conv net on 28 × 28 × 1, ReLU, d = 2, Bernoulli likelihood"),
+            ("moons", "two-moons: the MLP, d = 2"),
+            ("svhn", "SVHN: the conv net on 32 × 32 × 3, ReLU, d = 32, Gaussian likelihood (w = 50), random images"),
+            ("celeba", "CelebA: the conv net on 64 × 64 × 3, LeakyReLU(0.2), d = 32, Gaussian likelihood (w = 50), "
+                       "random images")) if data in present]
         lines.append("PyTorch's own figures move by ×2–3 between runs on this shared machine (its OpenMP threads "
                      "suffer most from other processes); the alternating rounds put the same load on both sides.")
         lines.append("")
-        lines.append(f"Steps per second in {len(dp_rounds)} alternating rounds (dpvae's benchmark, then PyTorch's "
-                     f"loop, on the same models), medians. PyTorch: torch.set_num_threads({ctx_pt.get('threads')}), "
+        lines.append(f"Milliseconds per training step in {len(dp_rounds)} alternating rounds (dpvae's benchmark, then "
+                     f"PyTorch's loop, on the same models and batch{': ' + sizes if sizes else ''}), medians; "
+                     f"*dpvae / PyTorch* is PyTorch's time over dpvae's (dpvae's speed-up). {'; '.join(nets)}. PyTorch: "
+                     f"torch.set_num_threads({ctx_pt.get('threads')}), "
                      f"OPENBLAS_NUM_THREADS={ctx_pt.get('OPENBLAS_NUM_THREADS')}, "
                      f"OMP_WAIT_POLICY={ctx_pt.get('OMP_WAIT_POLICY') or 'unset'}, Debian's python3-torch on OpenBLAS (pthread).")
         lines.append("")
-        lines.append("| model | dpvae steps/s | PyTorch steps/s | dpvae / PyTorch | target ≥ 2 |")
-        lines.append("|---|---|---|---|---|")
-        for name in sorted(set(dp) & set(pt)):
+        lines.append("| data set | objective | prior | batch | dpvae ms/step | PyTorch ms/step | dpvae / PyTorch | target ≥ 2 |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for name in shown:
             a, b = statistics.median(dp[name]), statistics.median(pt[name])
             r = b / a
-            lines.append(f"| {name} | {1000 / a:.2f} | {1000 / b:.2f} | {r:.2f} | {'met' if r >= 2 else 'not met'} |")
+            data, obj, prior = split(name)
+            bs = batch.get(name, DEFAULT_BATCH.get(data))
+            lines.append(f"| {DATA_TITLES.get(data, data)} | {obj} | {prior} | {bs if bs else '?'} | {fmt_ms(a)} | "
+                         f"{fmt_ms(b)} | {r:.2f} | {'met' if r >= 2 else 'not met'} |")
             targets.append((f"dpvae/PyTorch {name}", f"{r:.2f}", "≥ 2", r >= 2))
         slow = [n for n in set(dp) & set(pt) if n.startswith("mnist") and
                 statistics.median(pt[n]) / statistics.median(dp[n]) < 2]
@@ -448,6 +539,9 @@ def main():
 
     # --- 4, 5: slots ----------------------------------------------------------------------
     lines += metrics_section(d)
+    img_lines, img_targets = images_section(d)  # dpvae::images (benchmarks/run_images.sh)
+    lines += img_lines
+    targets += img_targets
     lines.append("## End to end")
     lines.append("")
     lines.append("| job | wall time |")
