@@ -125,6 +125,12 @@ expect_error "evaluate with a missing weight file" "cannot open" $DPVAE evaluate
 if $DPVAE reproduce --dataset two-moons --budget tiny --out rep >rep.txt 2>&1; then pass "reproduce (tiny)"; else bad "reproduce: $(tail -3 rep.txt)"; fi
 [ "$(grep -c '^| .*VAE' rep/table.md)" -ge 12 ] && pass "table.md has the 12 models" || bad "table.md: $(cat rep/table.md | head -20)"
 [ "$(wc -l <rep/table.csv)" -eq 13 ] && pass "table.csv has a header and 12 rows" || bad "table.csv lines: $(wc -l <rep/table.csv)"
+[ "$(grep -c '^| .* + ex-post GMM | [0-9]' rep/table.md)" -eq 6 ] && python3 -c "
+import json, sys
+j = json.load(open('rep/runs/beta-tc-standard/metrics.json'))['expost_gmm']
+sys.exit(0 if j['components'] == 10 and j['fid']['value'] >= 0 and j['skl']['value'] == j['skl']['value'] else 1)" &&
+  pass "reproduce: a + ex-post GMM row per objective (FID, FID(LP), sKL in metrics.json)" ||
+  bad "ex-post GMM rows: $(grep -c 'ex-post GMM' rep/table.md)"
 pngs_ok "reproduce figures" rep/figures/fig4-leakage.png rep/figures/fig3-vae.png rep/figures/fig3-factor.png
 $DPVAE reproduce --dataset two-moons --budget tiny --out rep >rep2.txt 2>&1 && [ "$(grep -c 'reusing' rep2.txt)" -eq 12 ] && \
   pass "a second reproduce reuses the 12 evaluations" || bad "reproduce rerun: $(grep -c reusing rep2.txt) reused"

@@ -28,6 +28,10 @@ struct EvalOptions {
   /// and KID in that network's feature space are reported beside the domain ones.
   std::filesystem::path fid_weights{};
   Index standard_fid_samples = 2000;  ///< images per side of the standard FID (capped at samples and the test set)
+  /// When set, the ex-post Gaussian mixture (fit_expost_gmm) is fitted to the training
+  /// encodings and FID, FID(LP) and sKL are measured with it in place of the prior
+  /// ("expost_gmm" in the JSON; docs/math.md "Ex-post samplers").
+  bool expost_gmm = false;
 };
 
 /// Every metric of one run as JSON (written atomically to `out` when it is not empty):
@@ -35,7 +39,8 @@ struct EvalOptions {
 /// with o.fid_weights fid_inception, fid_lp_inception, kid_inception and kid_lp_inception
 /// (the first n random and LP samples against the first n test images, n =
 /// min(o.standard_fid_samples, o.samples, test size)), skl, nll (nats and bits/dim, K),
-/// leakage curve, probe accuracy, MIG (two-moons), β-TCVAE's estimates, timings. Throws
+/// leakage curve, probe accuracy, MIG (two-moons), β-TCVAE's estimates, with o.expost_gmm
+/// the ex-post GMM's fid, fid_lp and skl, timings. Throws
 /// dpvae::Error for bad options, unreadable weights, or weights asked for on data that are
 /// not images.
 nlohmann::json evaluate(LoadedRun& run, const EvalOptions& o, const std::filesystem::path& out);

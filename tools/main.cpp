@@ -216,6 +216,8 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
                            "images per side of the standard FID (capped at --samples and the test set)")
       ->capture_default_str()->check(CLI::Range(2, 1000000));
   evaluate_cmd->add_option("--seed", eval_opts.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
+  evaluate_cmd->add_flag("--expost-gmm", eval_opts.expost_gmm,
+                         "also FID, FID(LP) and sKL of a 10-component GMM fitted ex post to the training encodings");
   int eval_threads = 0;
   evaluate_cmd->add_option("--threads", eval_threads, "worker threads (0 = all cores)")->capture_default_str();
 
