@@ -144,6 +144,11 @@ else
   bad "reproduce --seeds 2: $(tail -3 rep3.txt; grep -m3 '^| ' rep/table.md)"
 fi
 expect_error "reproduce --seeds 0" "--seeds" $DPVAE reproduce --dataset two-moons --budget tiny --seeds 0 --out rep
+# A folder of other runs is never reused under a new header: another seed or length is refused.
+expect_error "reproduce over runs of another seed" "holds a run with seed = 1 where this reproduce asks for 3" \
+  $DPVAE reproduce --dataset two-moons --budget tiny --seed 3 --out rep
+expect_error "reproduce over runs of another length" "holds a run with steps = 40 where this reproduce asks for 41" \
+  $DPVAE reproduce --dataset two-moons --budget tiny --steps 41 --out rep
 
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

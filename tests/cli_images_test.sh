@@ -43,6 +43,14 @@ grep -q '"likelihood": "gaussian"' run-npy/config.json && grep -q '"latent_dim":
 ckpt=$(ls run-celeba/checkpoints/*.safetensors | head -1)
 grep -aq '"config.architecture.activation":"leaky_relu"' "$ckpt" && grep -aq '"config.architecture.leaky_slope":"0.2"' "$ckpt" &&
   pass "CelebA's network is LeakyReLU(0.2)" || bad "CelebA activation not recorded in $ckpt"
+# A folder given by a relative path is stored absolute: the run resumes and samples from elsewhere.
+if grep -q "\"dataset\": \"folder:$PWD/data/folder\"" run-folder/config.json &&
+   (cd / && $DPVAE train --resume --out "$OLDPWD/run-folder" --steps 7 >/dev/null 2>&1 &&
+    $DPVAE sample "$OLDPWD/run-folder" --n 4 --out "$OLDPWD/s-elsewhere.png" >/dev/null 2>&1); then
+  pass "a relative folder path is stored absolute; resume and sample from another folder"
+else
+  bad "relative folder path: $(grep dataset run-folder/config.json)"
+fi
 grep -q '"image_size": 16' run-folder/config.json && pass "config.json keeps --image-size" || bad "config.json lacks image_size"
 # The sample grids are colour PNGs (3 channels).
 # (PNG colour type, byte 25 of the file: 2 = RGB; and the file decodes and is not blank.)

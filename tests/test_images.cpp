@@ -368,14 +368,27 @@ TEST_CASE("images: the decoded-set cache is read back while its sources are unch
   CHECK(why.find("the sources changed") == 0);
   CHECK_FALSE(images::read_cache(d / "none.bin", fp, &why));
   CHECK(why == "no cache file");
-  CHECK(error_of([&] { images::cache_fingerprint("r", {d / "missing.png"}); }).find("cannot examine") == 0);
+  // A source that cannot be examined enters by its path: no throw (the decode names it).
+  CHECK(images::cache_fingerprint("r", {d / "missing.png"}) == images::cache_fingerprint("r", {d / "missing.png"}));
+  CHECK(images::cache_fingerprint("r", {d / "missing.png"}) != images::cache_fingerprint("r", {d / "other.png"}));
 
   // DPVAE_IMAGE_CACHE: a folder elsewhere, or off.
   const fs::path elsewhere = fresh_dir("cache_elsewhere");
   ::setenv("DPVAE_IMAGE_CACHE", elsewhere.c_str(), 1);
   CHECK(images::load_image_folder(d, o).report.cache.find("written to " + elsewhere.string()) == 0);
   ::setenv("DPVAE_IMAGE_CACHE", "off", 1);
-  CHECK(images::load_image_folder(d, o).report.cache == "not written: no writable place for the cache");
+  CHECK(images::load_image_folder(d, o).report.cache == "not written: caching is off (DPVAE_IMAGE_CACHE=off)");
+  ::setenv("DPVAE_IMAGE_CACHE", (d / "cat" / "a.png").c_str(), 1);  // a file, not a folder
+  CHECK(images::load_image_folder(d, o).report.cache.find("is not a folder that can be written") != std::string::npos);
+  // With caching off, a broken link is the decode's to report (or to skip), not the fingerprint's.
+  ::setenv("DPVAE_IMAGE_CACHE", "off", 1);
+  fs::create_symlink(d / "nowhere.png", d / "cat" / "dangling.png");
+  images::DecodeOptions skip = o;
+  skip.skip_bad = true;
+  CHECK(images::load_image_folder(d, skip).report.skipped == 1);
+  ::unsetenv("DPVAE_IMAGE_CACHE");
+  CHECK(images::load_image_folder(d, skip).report.skipped == 1);  // and with caching on
+  fs::remove(d / "cat" / "dangling.png");
   ::unsetenv("DPVAE_IMAGE_CACHE");
 }
 

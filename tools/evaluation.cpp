@@ -109,6 +109,9 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
   }
   AnyModel& m = *run.model;
   const Data& d = run.data;
+  require(!o.expost_gmm || d.train.rows() >= GmmOptions{}.components,
+          "--expost-gmm needs at least " + std::to_string(GmmOptions{}.components) +
+              " training points (one per mixture component); the run's data set has " + std::to_string(d.train.rows()));
   const FidInception* inception = nullptr;
   if (!o.fid_weights.empty()) {  // checked before any work
     require(d.images, "--fid-weights: the run's data (" + run.config.dataset + ") are not images");

@@ -75,6 +75,9 @@ AggregatePosterior aggregate_posterior(const AnyModel& m, const Data& d, Index c
 }
 
 ExPostGmm fit_expost_gmm(const AnyModel& m, const Data& d, const GmmOptions& o) {
+  require(d.train.rows() >= o.components, "the ex-post GMM needs at least " + std::to_string(o.components) +
+                                              " training points (one per component); the run's data set has " +
+                                              std::to_string(d.train.rows()));
   const Matrix<double> mu = encode_all(m, d.train).first.cast<double>();
   return ExPostGmm::fit(mu, o);
 }

@@ -309,6 +309,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   }
 
   if (*train) {
+    absolute_data_paths(cfg);
     for (const auto& [flag, text] : hyper_given)
       if (train->count(flag) > 0) {
         std::string key = flag.substr(2);
@@ -401,6 +402,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
     return 0;
   }
   if (*feature_cmd) {
+    absolute_data_paths(feature_cfg);
     feature_cfg.validate();
     dpvae::detail::require(feature_cfg.dataset != "two-moons", "two-moons needs no feature net (FID uses the 2-D points)");
     dpvae::detail::require(feature_opts.steps >= 1 && feature_opts.steps <= 10000000, "--steps must be in [1, 10^7]");
@@ -414,6 +416,11 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   if (*reproduce_cmd) {
     dpvae::detail::require(repro.threads >= 0 && repro.threads <= 1024, "--threads must be in [0, 1024]");
     repro.out = repro_out;
+    dpvae::cli::RunConfig paths = repro.images;
+    paths.dataset = repro.dataset;
+    absolute_data_paths(paths);
+    repro.dataset = paths.dataset;
+    repro.images.labels = paths.labels;
     return reproduce(repro);
   }
   if (*fid_cmd || *fidf_cmd) {

@@ -5,6 +5,7 @@
 #include "feature_net.hpp"
 #include "figures.hpp"
 #include "io_util.hpp"
+#include "run_folder.hpp"
 #include "train_loop.hpp"
 
 #include <dpvae/eval/inception.hpp>
@@ -48,7 +49,7 @@ Budget budget_for(const std::string& name, const std::string& dataset) {
     b.eval.nll_points = 0;
     return b;
   }
-  require(name == "quick" || name == "tiny", "unknown --budget '" + name + "' (expected quick or paper)");
+  require(name == "quick" || name == "tiny", "unknown --budget '" + name + "' (expected quick, paper or tiny)");
   if (name == "tiny") {  // the test suite's budget: a few seconds per model
     b.steps = 40;
     b.feature_steps = 30;
@@ -168,8 +169,21 @@ int reproduce(const ReproduceOptions& o) {
       json& result = slot[static_cast<std::size_t>(i)];
       std::cout << "reproduce: [" << dir.filename().string() << "] " << display_name(c) << ", seed " << c.seed << "  ("
                 << static_cast<long long>(seconds_since(t0)) << " s elapsed)" << std::endl;
-      if (fs::exists(dir / "config.json")) train(c, dir, true, 0);
-      else train(c, dir, false, c.steps);
+      if (fs::exists(dir / "config.json")) {
+        // A run already there must be the one this call asks for: the same settings, the
+        // number of steps included (β-VAE-B's capacity schedule and the checkpoint spacing
+        // follow it), so that a table never describes other models than it says.
+        json stored = read_run_config(dir).to_json(), wanted = c.to_json();
+        for (const char* k : {"threads", "data_root"}) stored.erase(k), wanted.erase(k);
+        for (auto it = wanted.begin(); it != wanted.end(); ++it)
+          if (!stored.contains(it.key()) || stored[it.key()] != it.value())
+            dpvae::detail::fail(dir.string() + " holds a run with " + it.key() + " = " +
+                                (stored.contains(it.key()) ? stored[it.key()].dump() : std::string("(none)")) +
+                                " where this reproduce asks for " + it.value().dump() + "; use another --out");
+        train(c, dir, true, 0);
+      } else {
+        train(c, dir, false, c.steps);
+      }
       if (fs::exists(metrics)) {
         try {
           std::ifstream in(metrics);

@@ -205,6 +205,26 @@ bool colour_dataset(const RunConfig& c) {
   }
 }
 
+void absolute_data_paths(RunConfig& c) {
+  const auto absolute = [](const std::string& p) {
+    std::error_code ec;
+    std::filesystem::path a = std::filesystem::absolute(p, ec);
+    if (ec) return p;
+    a = a.lexically_normal();
+    std::string s = a.string();
+    while (s.size() > 1 && s.back() == '/') s.pop_back();
+    return s;
+  };
+  for (const char* kind : {"folder:", "npy:", "idx:"}) {
+    const std::string prefix = kind;
+    if (c.dataset.rfind(prefix, 0) == 0 && c.dataset.size() > prefix.size()) {
+      c.dataset = prefix + absolute(c.dataset.substr(prefix.size()));
+      break;
+    }
+  }
+  if (!c.labels.empty()) c.labels = absolute(c.labels);
+}
+
 void apply_preset(RunConfig& c, const Overrides& set) {
   const ObjectiveInfo& info = objective_info(c.objective);
   const bool images = c.dataset != "two-moons";

@@ -63,6 +63,11 @@ using Overrides = std::set<std::string>;
 /// unknown preset or objective.
 void apply_preset(RunConfig& cfg, const Overrides& set);
 
+/// cfg.dataset's path (folder:DIR, npy:FILE, idx:DIR) and cfg.labels made absolute and
+/// normalised, so that a run resumes, samples and finds its decoded-set cache from any working
+/// folder; other data sets are left as they are.
+void absolute_data_paths(RunConfig& cfg);
+
 /// A data set's points, one per row: floats (two-moons, IDX sets), or an image set kept as
 /// bytes (docs/data.md "Images in memory"), whose rows become x = byte / 255 in [0, 1] only
 /// when they are asked for, a block or a minibatch at a time.

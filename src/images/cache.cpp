@@ -108,14 +108,19 @@ std::uint64_t cache_fingerprint(const std::string& recipe, const std::vector<fs:
         continue;
       }
     }
-    dpvae::detail::fail("cannot examine " + p.string() + ": " + ec.message());
+    h.add(p.string());
+    h.add(std::string("(cannot be examined)"));
   }
   return h.h;
 }
 
-fs::path cache_file(const fs::path& data_dir, const std::string& name) {
+fs::path cache_file(const fs::path& data_dir, const std::string& name, std::string* why) {
+  const auto none = [&](const std::string& reason) {
+    if (why != nullptr) *why = reason;
+    return fs::path();
+  };
   const char* env = std::getenv("DPVAE_IMAGE_CACHE");
-  if (env != nullptr && std::string(env) == "off") return {};
+  if (env != nullptr && std::string(env) == "off") return none("caching is off (DPVAE_IMAGE_CACHE=off)");
   std::error_code ec;
   fs::path abs = fs::absolute(data_dir, ec);
   if (ec) abs = data_dir;
@@ -126,13 +131,15 @@ fs::path cache_file(const fs::path& data_dir, const std::string& name) {
   std::snprintf(tag, sizeof tag, "%016llx", static_cast<unsigned long long>(h.h));
   const fs::path n(name);
   const std::string tagged = n.stem().string() + "-" + tag + n.extension().string();
-  if (env != nullptr && *env != '\0') return writable_dir(env) ? fs::path(env) / tagged : fs::path();
+  if (env != nullptr && *env != '\0')
+    return writable_dir(env) ? fs::path(env) / tagged
+                             : none("DPVAE_IMAGE_CACHE=" + std::string(env) + " is not a folder that can be written");
   if (writable_dir(abs / ".dpvae-cache")) return abs / ".dpvae-cache" / name;
   fs::path home;
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x == '/') home = fs::path(x) / "dpvae";
   else if (const char* u = std::getenv("HOME"); u != nullptr && *u == '/') home = fs::path(u) / ".cache" / "dpvae";
   if (!home.empty() && writable_dir(home)) return home / tagged;
-  return {};
+  return none("neither " + (abs / ".dpvae-cache").string() + " nor a user cache folder can be written");
 }
 
 std::optional<CachedImages> read_cache(const fs::path& file, std::uint64_t fingerprint, std::string* why) {

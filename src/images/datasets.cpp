@@ -74,9 +74,17 @@ std::optional<std::vector<std::string>> parse_report_text(const std::vector<std:
 /// `fingerprint` of as many arrays; writes the cache after a decode. The report's `cache`
 /// says which happened.
 template <class Decode>
-void cached(const fs::path& file, std::uint64_t fingerprint, const std::vector<data::ImageArray*>& arrays,
-            std::vector<std::string>& extra, DecodeReport& report, Decode&& decode) {
+void cached(const fs::path& data_dir, const std::string& name, const std::string& recipe, const std::vector<fs::path>& sources,
+            const std::vector<data::ImageArray*>& arrays, std::vector<std::string>& extra, DecodeReport& report,
+            Decode&& decode) {
   std::string why;
+  const fs::path file = cache_file(data_dir, name, &why);
+  if (file.empty()) {
+    decode();
+    report.cache = "not written: " + why;
+    return;
+  }
+  const std::uint64_t fingerprint = cache_fingerprint(recipe, sources);
   if (auto c = read_cache(file, fingerprint, &why); c && c->arrays.size() == arrays.size()) {
     DecodeReport r;
     if (auto lines = parse_report_text(c->text, r)) {
@@ -310,9 +318,9 @@ ImageFolder load_image_folder(const fs::path& dir, const DecodeOptions& o) {
     out.images = decode_all(file_source(std::move(files), std::move(labels)), o, &out.report);
     return out;
   }
-  const std::uint64_t fp = cache_fingerprint(cache_recipe("folder", o), files);
   std::vector<std::string> class_names = out.classes;
-  cached(cache_file(dir, cache_name("folder", o)), fp, {&out.images}, class_names, out.report,
+  const std::vector<fs::path> sources = files;
+  cached(dir, cache_name("folder", o), cache_recipe("folder", o), sources, {&out.images}, class_names, out.report,
          [&] { out.images = decode_all(file_source(std::move(files), std::move(labels)), o, &out.report); });
   out.classes = std::move(class_names);
   return out;
@@ -488,8 +496,8 @@ Celeba load_celeba(const fs::path& root, Index size, DecodeOptions o) {
     return out;
   }
   std::vector<std::string> none;
-  cached(cache_file(root, cache_name("celeba", o)), cache_fingerprint(cache_recipe("celeba", o), sources),
-         {&out.train, &out.validation, &out.test}, none, out.report, decode);
+  cached(root, cache_name("celeba", o), cache_recipe("celeba", o), sources, {&out.train, &out.validation, &out.test}, none,
+         out.report, decode);
   return out;
 }
 

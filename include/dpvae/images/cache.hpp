@@ -21,16 +21,18 @@
 namespace dpvae::images {
 
 /// The fingerprint of a decode: FNV-1a 64 over `recipe` and, for each source in order, its
-/// path, size in bytes and modification time (ns). Throws dpvae::Error naming a source that
-/// cannot be examined.
+/// path, size in bytes and modification time (ns); a source that cannot be examined (a broken
+/// link, a FIFO) enters by its path and a marker, so that the decode, not the fingerprint,
+/// reports it (or --skip-bad-images leaves it out). Never throws.
 std::uint64_t cache_fingerprint(const std::string& recipe, const std::vector<std::filesystem::path>& sources);
 
 /// Where the cache named `name` of the data in `data_dir` lives: data_dir/.dpvae-cache/NAME
 /// when that folder can be created and written, else $XDG_CACHE_HOME/dpvae (or
 /// ~/.cache/dpvae)/NAME-<hash of data_dir's absolute path>; the environment variable
-/// DPVAE_IMAGE_CACHE overrides both with a folder, or turns caching off with "off" (returns
-/// an empty path then, and when no place can be written).
-std::filesystem::path cache_file(const std::filesystem::path& data_dir, const std::string& name);
+/// DPVAE_IMAGE_CACHE overrides both with a folder, or turns caching off with "off". Returns
+/// an empty path, with the reason in `*why` when given, when caching is off or no place can
+/// be written.
+std::filesystem::path cache_file(const std::filesystem::path& data_dir, const std::string& name, std::string* why = nullptr);
 
 /// The contents of a cache file: the arrays in the order written and free text lines (e.g. a
 /// folder's class names, a skip report).
