@@ -1,5 +1,5 @@
 // benchmarks/bench_common.hpp — what several benchmark binaries build alike (benchmark
-// support only): the paper's MNIST model configuration, random inputs, page faults.
+// support only): the model configurations of the benchmarked data sets, random inputs, page faults.
 #pragma once
 
 #include <dpvae/dpvae.hpp>
@@ -15,6 +15,34 @@ inline ModelConfig mnist_config() {
   c.architecture = Architecture::conv_images(28, 28, 1, 2);
   c.dataset_size = 60000;
   c.seed = 1;
+  return c;
+}
+
+/// The two-moons model: the MLP 2 → 100 → 50 → 2d, d = 2, Gaussian w = 50, seed 1.
+inline ModelConfig moons_config() {
+  ModelConfig c;
+  c.architecture = Architecture::mlp(2, 2);
+  c.likelihood = Likelihood::gaussian(50.0);
+  c.dataset_size = 2000;
+  c.seed = 1;
+  return c;
+}
+
+/// A colour set as the `dpvae` program configures it (docs/data.md "Networks and likelihood
+/// for colour images"): SVHN 32 × 32 × 3 with ReLU, CelebA 64 × 64 × 3 with LeakyReLU(0.2);
+/// d = 32, Gaussian w = 50, seed 1.
+inline ModelConfig svhn_config() {
+  ModelConfig c;
+  c.architecture = Architecture::conv_images(32, 32, 3, 32);
+  c.likelihood = Likelihood::gaussian(50.0);
+  c.dataset_size = 73257;
+  c.seed = 1;
+  return c;
+}
+inline ModelConfig celeba_config() {
+  ModelConfig c = svhn_config();
+  c.architecture = Architecture::conv_images(64, 64, 3, 32, Activation::leaky_relu, 0.2);
+  c.dataset_size = 162770;
   return c;
 }
 

@@ -41,34 +41,9 @@ using namespace dpvae;
 constexpr Index kBatch = 100;       // MNIST and two-moons
 constexpr Index kColourBatch = 50;  // SVHN and CelebA (the paper's batch for them)
 
-ModelConfig moons_config() {
-  ModelConfig c;
-  c.architecture = Architecture::mlp(2, 2);
-  c.likelihood = Likelihood::gaussian(50.0);
-  c.dataset_size = 2000;
-  c.seed = 1;
-  return c;
-}
-
-/// SVHN as the `dpvae` program configures it: 32 × 32 × 3, ReLU, d = 32, Gaussian w = 50.
-ModelConfig svhn_config() {
-  ModelConfig c;
-  c.architecture = Architecture::conv_images(32, 32, 3, 32);
-  c.likelihood = Likelihood::gaussian(50.0);
-  c.dataset_size = 73257;
-  c.seed = 1;
-  return c;
-}
-
-/// CelebA as the `dpvae` program configures it: 64 × 64 × 3, LeakyReLU(0.2), d = 32, Gaussian w = 50.
-ModelConfig celeba_config() {
-  ModelConfig c;
-  c.architecture = Architecture::conv_images(64, 64, 3, 32, Activation::leaky_relu, 0.2);
-  c.likelihood = Likelihood::gaussian(50.0);
-  c.dataset_size = 162770;
-  c.seed = 1;
-  return c;
-}
+using bench::celeba_config;
+using bench::moons_config;
+using bench::svhn_config;
 
 template <class Model>
 void train_step(benchmark::State& state, ModelConfig config, Index batch, int threads) {

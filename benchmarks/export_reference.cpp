@@ -21,6 +21,8 @@
 // leaky_relu) and "slope" (LeakyReLU's negative slope; 0 for ReLU). Image inputs are uniform
 // random values in [0, 1), rows channels last (h, w, c), as dpvae stores images.
 // Errors (an unwritable OUT_DIR) end the program with one line and exit status 2.
+#include "bench_common.hpp"
+
 #include <dpvae/data/two_moons.hpp>
 #include <dpvae/dpvae.hpp>
 
@@ -118,32 +120,17 @@ int main(int argc, char** argv) {
     const std::filesystem::path dir = argv[1];
     std::filesystem::create_directories(dir);
     Rng rng(7);
-    ModelConfig mnist;
-    mnist.architecture = Architecture::conv_images(28, 28, 1, 2);
-    mnist.dataset_size = 60000;
-    mnist.seed = 1;
+    const ModelConfig mnist = bench::mnist_config();
     Matrix<float> xm(kBatch, 784);
     for (Index i = 0; i < xm.size(); ++i) xm.data()[i] = static_cast<float>(rng.uniform());
-    ModelConfig moons;
-    moons.architecture = Architecture::mlp(2, 2);
-    moons.likelihood = Likelihood::gaussian(50.0);
-    moons.dataset_size = 2000;
-    moons.seed = 1;
+    const ModelConfig moons = bench::moons_config();
     const Matrix<float> xt = data::two_moons<float>(kBatch, 0.05, rng);
     // The colour nets of the `dpvae` program (drawn after the MNIST and two-moons batches, so
     // those stay as they were).
-    ModelConfig svhn;
-    svhn.architecture = Architecture::conv_images(32, 32, 3, 32);
-    svhn.likelihood = Likelihood::gaussian(50.0);
-    svhn.dataset_size = 73257;
-    svhn.seed = 1;
+    const ModelConfig svhn = bench::svhn_config();
     Matrix<float> xs(kColourBatch, 32 * 32 * 3);
     for (Index i = 0; i < xs.size(); ++i) xs.data()[i] = static_cast<float>(rng.uniform());
-    ModelConfig celeba;
-    celeba.architecture = Architecture::conv_images(64, 64, 3, 32, Activation::leaky_relu, 0.2);
-    celeba.likelihood = Likelihood::gaussian(50.0);
-    celeba.dataset_size = 162770;
-    celeba.seed = 1;
+    const ModelConfig celeba = bench::celeba_config();
     Matrix<float> xc(kColourBatch, 64 * 64 * 3);
     for (Index i = 0; i < xc.size(); ++i) xc.data()[i] = static_cast<float>(rng.uniform());
     export_both<Vae>(dir, "mnist", mnist, xm);

@@ -5,6 +5,7 @@
 // size groups equal the network's on each image.
 #include <doctest/doctest.h>
 
+#include "feature_net.hpp"
 #include "fid.hpp"
 #include "image_sets.hpp"
 #include "inception_weights.hpp"
@@ -246,4 +247,31 @@ TEST_CASE("image sets: inception_features over chunks and size groups equals the
   REQUIRE(f.rows() == 11);
   for (Index i = 0; i < 11; ++i) CHECK(f.row(i) == want[static_cast<std::size_t>(i)].row(0));
   fs::remove_all(d);
+}
+
+TEST_CASE("rotate_images: the feature net's rotations against the pixel formulas; four quarter turns are the identity") {
+  using dpvae::Index;
+  const Index h = 3, w = 3, c = 2;
+  dpvae::Matrix<float> x(4, h * w * c);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i);  // every pixel and channel distinct
+  const dpvae::Matrix<float> original = x;
+  dpvae::cli::rotate_images(x, h, w, c, {0, 1, 2, 3});
+  const auto in = [&](Index row, Index y, Index xx, Index ch) { return original(row, (y * w + xx) * c + ch); };
+  for (Index y = 0; y < h; ++y)
+    for (Index xx = 0; xx < w; ++xx)
+      for (Index ch = 0; ch < c; ++ch) {
+        const Index o = (y * w + xx) * c + ch;
+        CHECK(x(0, o) == in(0, y, xx, ch));
+        CHECK(x(1, o) == in(1, xx, w - 1 - y, ch));  // 90° counterclockwise: the top row becomes the left column
+        CHECK(x(2, o) == in(2, h - 1 - y, w - 1 - xx, ch));
+        CHECK(x(3, o) == in(3, h - 1 - xx, y, ch));
+      }
+  dpvae::Matrix<float> z = original;
+  for (int turn = 0; turn < 4; ++turn) dpvae::cli::rotate_images(z, h, w, c, {1, 1, 1, 1});
+  CHECK(z == original);
+  dpvae::cli::rotate_images(z, h, w, c, {1, 3, 1, 3});
+  dpvae::cli::rotate_images(z, h, w, c, {3, 1, 3, 1});
+  CHECK(z == original);
+  dpvae::Matrix<float> wide(1, 2 * 3 * 1);
+  CHECK_THROWS_AS(dpvae::cli::rotate_images(wide, 2, 3, 1, {1}), dpvae::Error);
 }

@@ -12,14 +12,11 @@ namespace dpvae::cli {
 namespace fs = std::filesystem;
 using dpvae::detail::require;
 
-namespace {
-
-/// Rotates row i of x (an h × w × c image, channels last) by 90° · k[i] counterclockwise
-/// (k in 0..3; 1 and 3 only for square images).
-void rotate_rows(Matrix<float>& x, Index h, Index w, Index c, const std::vector<int>& k) {
+void rotate_images(Matrix<float>& x, Index h, Index w, Index c, const std::vector<int>& k) {
   std::vector<float> tmp(static_cast<std::size_t>(h * w * c));
   for (Index i = 0; i < x.rows(); ++i) {
     const int r = k[static_cast<std::size_t>(i)];
+    require(r >= 0 && r <= 3 && (r % 2 == 0 || h == w), "rotate_images: k must be 0..3, and 0 or 2 for non-square images");
     if (r == 0) continue;
     float* img = x.data() + i * x.cols();
     std::copy(img, img + h * w * c, tmp.begin());
@@ -34,7 +31,6 @@ void rotate_rows(Matrix<float>& x, Index h, Index w, Index c, const std::vector<
   }
 }
 
-}  // namespace
 
 fs::path default_feature_net(const RunConfig& cfg) {
   std::string name = cfg.dataset;
@@ -73,7 +69,7 @@ FeatureSpace feature_space(const Data& data, const fs::path& path, const Feature
   const auto rotate = [&](Matrix<float>& x, const std::vector<int>& y) {
     std::vector<int> k(y.size());
     for (std::size_t i = 0; i < y.size(); ++i) k[i] = y[i] * (4 / rotations);
-    rotate_rows(x, data.height, data.width, data.channels, k);
+    rotate_images(x, data.height, data.width, data.channels, k);
   };
   c.dataset = data.name;
   auto net = std::make_shared<FeatureNet<float>>(c, o.seed);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace dpvae::cli {
 
@@ -27,6 +28,12 @@ struct FeatureSpace {
 /// Where a data set's feature net is kept by default: DATA_ROOT/feature-nets/NAME.safetensors
 /// (NAME: mnist, fashion-mnist, or idx-<folder name> for idx:DIR).
 std::filesystem::path default_feature_net(const RunConfig& cfg);
+
+/// Rotates row i of x (an h × w × c image, channels last) by 90° · k[i] counterclockwise:
+/// output pixel (y, x) is input pixel (x, w − 1 − y) for k = 1, (h − 1 − y, w − 1 − x) for
+/// k = 2, (h − 1 − x, y) for k = 3 (k in 0..3; 1 and 3 need h = w). The self-supervised task of
+/// an unlabelled set's feature net (docs/math.md "Metrics").
+void rotate_images(Matrix<float>& x, Index h, Index w, Index c, const std::vector<int>& k);
 
 struct FeatureNetOptions {
   std::int64_t steps = 3000;

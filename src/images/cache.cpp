@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <cstdio>
@@ -43,17 +44,23 @@ struct Fnv {
   void add_value(T v) { add(&v, sizeof v); }
 };
 
+/// The running CRC-32 `crc` extended by n bytes (zlib's crc32 takes a uInt length).
+uLong crc_update(uLong crc, const void* p, std::size_t n) {
+  const auto* b = static_cast<const Bytef*>(p);
+  for (std::size_t done = 0; done < n;) {
+    const std::size_t m = std::min<std::size_t>(n - done, std::size_t{1} << 30);
+    crc = crc32(crc, b + done, static_cast<uInt>(m));
+    done += m;
+  }
+  return crc;
+}
+
 /// A writer that keeps the running CRC-32 of what it wrote.
 struct Out {
   std::ofstream f;
   uLong crc = crc32(0L, Z_NULL, 0);
   void bytes(const void* p, std::size_t n) {
-    const auto* b = static_cast<const Bytef*>(p);
-    for (std::size_t done = 0; done < n;) {  // zlib's crc32 takes a uInt length
-      const std::size_t m = std::min<std::size_t>(n - done, std::size_t{1} << 30);
-      crc = crc32(crc, b + done, static_cast<uInt>(m));
-      done += m;
-    }
+    crc = crc_update(crc, p, n);
     f.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
   }
   template <class T>
@@ -70,12 +77,7 @@ struct In {
     f.read(static_cast<char*>(p), static_cast<std::streamsize>(n));
     if (!f || static_cast<std::size_t>(f.gcount()) != n) return false;
     left -= n;
-    const auto* b = static_cast<const Bytef*>(p);
-    for (std::size_t done = 0; done < n;) {
-      const std::size_t m = std::min<std::size_t>(n - done, std::size_t{1} << 30);
-      crc = crc32(crc, b + done, static_cast<uInt>(m));
-      done += m;
-    }
+    crc = crc_update(crc, p, n);
     return true;
   }
   template <class T>

@@ -193,7 +193,7 @@ class ExPostGmm {
   }
 
   void m_step(const Matrix<double>& z, const Matrix<double>& resp, double reg) {
-    const Index n = z.rows(), d = z.cols(), k = resp.cols();
+    const Index d = z.cols(), k = resp.cols();
     // scikit-learn's guard: an empty component keeps a tiny weight instead of dividing by 0.
     const Vector<double> nk = (resp.colwise().sum().transpose().array() + 10 * std::numeric_limits<double>::epsilon()).matrix();
     weights_ = nk / nk.sum();
@@ -216,7 +216,6 @@ class ExPostGmm {
       cov_[static_cast<std::size_t>(c)] = std::move(cov);
       chol_[static_cast<std::size_t>(c)] = std::move(l);
     });
-    (void)n;
   }
 };
 
