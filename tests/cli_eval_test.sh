@@ -38,7 +38,12 @@ else
   bad "sample --sampler gmm: $(tail -2 gmm.txt)"
 fi
 expect_error "unknown sampler" "unknown --sampler 'vamp'" $DPVAE sample dp --sampler vamp --out x.png
-expect_error "GMM with LP" "--sampler gmm draws from the mixture" $DPVAE sample dp --sampler gmm --low-posterior --out x.png
+if $DPVAE sample dp --sampler flow --n 64 --out flow.png >flow.txt 2>&1 && grep -q 'ex-post flow of 6 coupling blocks fitted to q(z)' flow.txt; then
+  pngs_ok "ex-post flow samples" flow.png
+else
+  bad "sample --sampler flow: $(tail -2 flow.txt)"
+fi
+expect_error "GMM with LP" "--sampler gmm draws from the ex-post sampler" $DPVAE sample dp --sampler gmm --low-posterior --out x.png
 expect_error "both LP and HP" "only one of" $DPVAE sample dp --low-posterior --high-posterior --out x.png
 expect_error "fewer candidates than samples" "--candidates" $DPVAE sample dp --low-posterior --candidates 10 --n 20 --out x.png
 expect_error "candidates without LP/HP" "need --low-posterior" $DPVAE sample dp --candidates 10 --out x.png
@@ -124,13 +129,27 @@ expect_error "evaluate with a missing weight file" "cannot open" $DPVAE evaluate
 # --- reproduce on the tiny budget: a complete table; a second call reuses everything --------
 if $DPVAE reproduce --dataset two-moons --budget tiny --out rep >rep.txt 2>&1; then pass "reproduce (tiny)"; else bad "reproduce: $(tail -3 rep.txt)"; fi
 [ "$(grep -c '^| .*VAE' rep/table.md)" -ge 12 ] && pass "table.md has the 12 models" || bad "table.md: $(cat rep/table.md | head -20)"
-[ "$(wc -l <rep/table.csv)" -eq 13 ] && pass "table.csv has a header and 12 rows" || bad "table.csv lines: $(wc -l <rep/table.csv)"
+[ "$(wc -l <rep/table.csv)" -eq 25 ] && pass "table.csv has a header and 24 rows (12 models, 6 × 2 ex-post samplers)" || bad "table.csv lines: $(wc -l <rep/table.csv)"
 [ "$(grep -c '^| .* + ex-post GMM | [0-9]' rep/table.md)" -eq 6 ] && python3 -c "
 import json, sys
 j = json.load(open('rep/runs/beta-tc-standard/metrics.json'))['expost_gmm']
 sys.exit(0 if j['components'] == 10 and j['fid']['value'] >= 0 and j['skl']['value'] == j['skl']['value'] else 1)" &&
   pass "reproduce: a + ex-post GMM row per objective (FID, FID(LP), sKL in metrics.json)" ||
   bad "ex-post GMM rows: $(grep -c 'ex-post GMM' rep/table.md)"
+# The ex-post flow: a row per objective, every generation metric (NLL and leakage included) in
+# metrics.json, and the LP samples under both estimates of q(z) for every sampler.
+[ "$(grep -c '^| .* + ex-post flow | [0-9]' rep/table.md)" -eq 6 ] && grep -q '^| objective | FID < GMM' rep/table.md && python3 -c "
+import json, math, sys
+r = json.load(open('rep/runs/beta-tc-standard/metrics.json'))
+f = r['expost_flow']
+ok = f['blocks'] == 6 and f['steps'] == 100 and all(math.isfinite(f[k]['value']) for k in ['fid', 'fid_lp', 'fid_lp_minibatch', 'skl'])
+ok = ok and math.isfinite(f['nll']['nats']) and len(f['leakage']['curve']) == 6 and math.isfinite(r['expost_gmm']['nll']['nats'])
+ok = ok and all(math.isfinite(x['fid_lp_minibatch']['value']) and x['fid_lp_minibatch']['posteriors_per_group'] == 100 for x in [r, f, r['expost_gmm']])
+d = r['fid_lp']['distance_from_q_mean']
+ok = ok and d['lp']['median'] >= 0 and d['q']['p90'] >= d['q']['median']
+sys.exit(0 if ok else 1)" &&
+  pass "reproduce: a + ex-post flow row per objective; NLL, leakage and minibatch-q FID(LP) for every sampler" ||
+  bad "ex-post flow rows: $(grep -c 'ex-post flow' rep/table.md)"
 pngs_ok "reproduce figures" rep/figures/fig4-leakage.png rep/figures/fig3-vae.png rep/figures/fig3-factor.png
 $DPVAE reproduce --dataset two-moons --budget tiny --out rep >rep2.txt 2>&1 && [ "$(grep -c 'reusing' rep2.txt)" -eq 12 ] && \
   pass "a second reproduce reuses the 12 evaluations" || bad "reproduce rerun: $(grep -c reusing rep2.txt) reused"
@@ -138,7 +157,7 @@ $DPVAE reproduce --dataset two-moons --budget tiny --out rep >rep2.txt 2>&1 && [
 if $DPVAE reproduce --dataset two-moons --budget tiny --seeds 2 --out rep >rep3.txt 2>&1 && [ "$(grep -c 'reusing' rep3.txt)" -eq 12 ] &&
    [ -f rep/runs/vae-standard-seed2/metrics.json ] && grep -q '2 seeds, 1 to 2' rep/table.md &&
    [ "$(grep -c '^| .*VAE.* ± ' rep/table.md)" -ge 12 ] && grep -Eq '^\| vae \| (yes|no) \([0-2] of 2\)' rep/table.md &&
-   [ "$(wc -l <rep/table.csv)" -eq 25 ]; then
+   [ "$(wc -l <rep/table.csv)" -eq 49 ]; then
   pass "reproduce --seeds 2: mean ± sd over paired seeds"
 else
   bad "reproduce --seeds 2: $(tail -3 rep3.txt; grep -m3 '^| ' rep/table.md)"

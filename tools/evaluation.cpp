@@ -95,6 +95,159 @@ const Matrix<float>& real_inception_features(const fs::path& weights, const RunC
   return it->second;
 }
 
+
+/// A model whose prior is replaced by a sampler's density: what importance sampling needs
+/// (dpvae::LikelihoodModel) for the NLL of p(z) p_θ(x|z) with an ex-post p.
+struct WithPrior {
+  const AnyModel& m;
+  const LatentSampler& s;
+  std::pair<Matrix<float>, Matrix<float>> encode(const Matrix<float>& x) const { return m.encode(x); }
+  Vector<double> log_likelihood(const Matrix<float>& x, const Matrix<float>& z) const { return m.log_likelihood(x, z); }
+  Vector<double> log_prior(const Matrix<float>& z) const { return s.log_prob(z); }
+};
+
+/// What every sampler's measurement shares: the model, its data, q(z) (mixture and the
+/// posteriors it is made of), the FID feature space and the held-out features.
+struct SamplerContext {
+  const AnyModel& m;
+  const Data& d;
+  const AggregatePosterior& q;
+  const Matrix<float>& mu_train;
+  const Matrix<float>& lv_train;
+  const FeatureSpace& space;
+  const Matrix<float>& f_real;
+  const GaussianFit& real;
+  const EvalOptions& o;
+  const RunConfig& config;
+  Index candidates;
+  Index batch;  ///< B of the minibatch estimate of q(z) (the run's batch size)
+};
+
+struct SamplerMetrics {
+  json j;
+  Matrix<float> x_random, x_lp;  ///< decoded random and (exact-q) LP samples
+};
+
+/// The generation metrics of one sampler (docs/math.md "Metrics"): FID and KID of random
+/// samples; FID(LP) and KID(LP) of low-posterior samples under the exact q(z); FID(LP) under
+/// the official minibatch estimate of q(z); where the LP latents lie; sKL(q, p); the
+/// importance-sampled NLL with the sampler as the prior; the leakage curve. Timings go to
+/// timing[prefix + name].
+SamplerMetrics sampler_metrics(const SamplerContext& c, const LatentSampler& s, Rng& rng, json& timing,
+                               const std::string& prefix) {
+  const EvalOptions& o = c.o;
+  SamplerMetrics out;
+  json& j = out.j;
+  auto t = Clock::now();
+  const std::string who = s.name == "prior" ? std::string() : s.name + ": ";
+  progress_line(who + "drawing " + std::to_string(o.samples) + " random samples");
+  out.x_random = decode_all(c.m, s.sample(o.samples, rng));
+  progress_line(who + "scoring " + std::to_string(c.candidates) + " draws under q(z) (" + std::to_string(c.q.size()) +
+                " posteriors) for " + std::to_string(o.samples) + " low-posterior samples");
+  const Matrix<float> z_lp = low_posterior_latents(s, c.q, o.samples, c.candidates, rng);
+  out.x_lp = decode_all(c.m, z_lp);
+  Rng mb_rng(o.seed ^ 0x3B1A7Cull);
+  const Matrix<float> z_lp_mb = low_posterior_latents_minibatch(s, c.mu_train, c.lv_train, o.samples, c.candidates, c.batch, mb_rng);
+  const Matrix<float> x_lp_mb = decode_all(c.m, z_lp_mb);
+  timing[prefix + "sampling"] = seconds_since(t);
+
+  t = Clock::now();
+  progress_line(who + "FID of random and LP samples against " + std::to_string(c.d.test.rows()) + " held-out points");
+  const Matrix<float> f_random = extract_features(c.space.extract, out.x_random, kEvalBatch);
+  const Matrix<float> f_lp = extract_features(c.space.extract, out.x_lp, kEvalBatch);
+  const Matrix<float> f_lp_mb = extract_features(c.space.extract, x_lp_mb, kEvalBatch);
+  j["fid"] = {{"value", frechet_distance(c.real, fit_gaussian(f_random))}, {"generated", o.samples}, {"real", c.d.test.rows()},
+              {"real_set", "test"}, {"feature_space", c.space.name}};
+  // Where the LP latents lie: their distance from q(z)'s mean against that of q(z)'s own draws.
+  Rng radius_rng(o.seed ^ 0x7AD1ull);
+  const Matrix<double> zq = c.q.sample(o.samples, radius_rng);
+  const Vector<double> centre = zq.colwise().mean().transpose();
+  const auto quantiles = [&](const Matrix<double>& z) {
+    std::vector<double> r(static_cast<std::size_t>(z.rows()));
+    for (Index i = 0; i < z.rows(); ++i) r[static_cast<std::size_t>(i)] = (z.row(i).transpose() - centre).norm();
+    std::sort(r.begin(), r.end());
+    const auto at = [&](double p) { return r[static_cast<std::size_t>(p * static_cast<double>(r.size() - 1))]; };
+    return json{{"median", at(0.5)}, {"p90", at(0.9)}, {"max", r.back()}};
+  };
+  j["fid_lp"] = {{"value", frechet_distance(c.real, fit_gaussian(f_lp))},
+                 {"generated", o.samples},
+                 {"candidates", c.candidates},
+                 {"posteriors", c.q.size()},
+                 {"real", c.d.test.rows()},
+                 {"feature_space", c.space.name},
+                 {"distance_from_q_mean", {{"lp", quantiles(z_lp.cast<double>())}, {"q", quantiles(zq)}}},
+                 {"mean_log_q", c.q.log_prob(Matrix<double>(z_lp.cast<double>())).mean()}};
+  j["fid_lp_minibatch"] = {{"value", frechet_distance(c.real, fit_gaussian(f_lp_mb))},
+                           {"generated", o.samples},
+                           {"candidates", c.candidates},
+                           {"posteriors_per_group", c.batch},
+                           {"note", "q(z) estimated per group of B training posteriors, the official code's estimate"},
+                           {"distance_from_q_mean", {{"lp", quantiles(z_lp_mb.cast<double>())}}},
+                           {"mean_log_q", c.q.log_prob(Matrix<double>(z_lp_mb.cast<double>())).mean()}};
+  // KID in the same feature space: unbiased at these counts (torch-fidelity's subsets).
+  Rng kid_rng(o.seed ^ 0x4B1Dull);
+  for (const auto& [key, f] : {std::pair{"kid", &f_random}, std::pair{"kid_lp", &f_lp}}) {
+    const KernelDistance k = kernel_inception_distance(c.f_real, *f, kid_rng);
+    j[key] = {{"mean", k.mean}, {"sd", k.sd}, {"subsets", k.subsets}, {"subset_size", k.subset_size},
+              {"generated", f->rows()}, {"real", c.f_real.rows()}, {"feature_space", c.space.name}};
+  }
+  timing[prefix + "fid"] = seconds_since(t);
+
+  // sKL in the representation space.
+  t = Clock::now();
+  progress_line(who + "sKL with " + std::to_string(o.skl_samples) + " samples per direction");
+  auto log_p = [&](const Matrix<double>& z) { return s.log_prob(z.cast<float>()); };
+  const Matrix<double> z_q = c.q.sample(o.skl_samples, rng).cast<float>().cast<double>();
+  const Matrix<double> z_p = s.sample(o.skl_samples, rng).cast<double>();
+  const SymmetricKl skl = symmetric_kl(c.q, log_p, z_q, z_p);
+  j["skl"] = {{"value", skl.value()},
+              {"kl_q_p", estimate_json(skl.kl_q_p)},
+              {"kl_p_q", estimate_json(skl.kl_p_q)},
+              {"posteriors", c.q.size()}};
+  timing[prefix + "skl"] = seconds_since(t);
+
+  // Importance-sampled NLL of the generative model p(z) p_θ(x|z), p the sampler's density.
+  t = Clock::now();
+  const Index n_nll = o.nll_points > 0 ? std::min<Index>(o.nll_points, c.d.test.rows()) : c.d.test.rows();
+  progress_line(who + "NLL by importance sampling: " + std::to_string(n_nll) + " test points × K = " + std::to_string(o.nll_k));
+  const Index every = std::max<Index>(1, n_nll / 5);
+  const WithPrior model{c.m, s};
+  const Vector<double> ll = importance_sampled_log_likelihood(
+      model, c.d.test.block(0, n_nll), o.nll_k, rng, [&](Index done) {
+        if (done % every == 0 && done < n_nll)
+          progress_line("  NLL " + std::to_string(done) + "/" + std::to_string(n_nll) + " (" +
+                        std::to_string(static_cast<int>(seconds_since(t))) + " s)");
+      },
+      kEvalBatch);
+  const Estimate nll = mean_estimate(-ll);
+  const double dims = static_cast<double>(c.d.test.cols());
+  const RunConfig& rc = c.config;
+  j["nll"] = {{"nats", nll.value},
+              {"standard_error", nll.standard_error},
+              {"bits_per_dim", nll.value / (dims * std::log(2.0))},
+              {"k", o.nll_k},
+              {"points", n_nll},
+              {"likelihood", rc.likelihood},
+              {"note", rc.likelihood == "bernoulli" && c.d.images
+                           ? "Bernoulli likelihood on [0, 1] intensities (not a density of continuous images)"
+                           : "Gaussian likelihood with its normaliser"}};
+  timing[prefix + "nll"] = seconds_since(t);
+
+  // Leakage-score curve: the region by the sampler's generation-space density.
+  t = Clock::now();
+  progress_line(who + "leakage score with " + std::to_string(o.leakage_samples) + " samples of q(z)");
+  const Matrix<float> z_leak = c.q.sample(o.leakage_samples, rng).cast<float>();
+  const auto curve = leakage_curve(s.log_generation_density(z_leak), c.q.log_prob(z_leak), s.log_prob(z_leak),
+                                   official_leakage_thresholds());
+  json lj = json::array();
+  for (const auto& p : curve)
+    lj.push_back({{"tau", p.tau}, {"score", std::isnan(p.score) ? json(nullptr) : json(p.score)}, {"fraction", p.fraction},
+                  {"count", p.count}});
+  j["leakage"] = {{"samples", o.leakage_samples}, {"curve", lj}};
+  timing[prefix + "leakage"] = seconds_since(t);
+  return out;
+}
+
 }  // namespace
 
 json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
@@ -145,40 +298,21 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
   }();
   timing["aggregate_posterior"] = seconds_since(t);
 
-  // Random and low-posterior samples; FID and FID(LP).
+  // The FID feature space and the held-out features.
   t = Clock::now();
   FeatureSpace space = feature_space(d, o.feature_net.empty() ? default_feature_net(run.config) : o.feature_net);
-  progress_line("drawing " + std::to_string(o.samples) + " random samples");
-  const Matrix<float> x_random = decode_all(m, m.prior_sample(o.samples, rng));
-  progress_line("scoring " + std::to_string(candidates) + " prior draws under q(z) (" + std::to_string(q.size()) +
-                " posteriors) for " + std::to_string(o.samples) + " low-posterior samples");
-  const Matrix<float> x_lp = decode_all(m, low_posterior_latents(m, q, o.samples, candidates, rng));
-  timing["sampling"] = seconds_since(t);
-  t = Clock::now();
-  progress_line("FID of random and LP samples against " + std::to_string(d.test.rows()) + " held-out points");
+  progress_line("features of " + std::to_string(d.test.rows()) + " held-out points");
   const Matrix<float> f_real = features_of(space.extract, d.test);
-  const Matrix<float> f_random = extract_features(space.extract, x_random, kEvalBatch);
-  const Matrix<float> f_lp = extract_features(space.extract, x_lp, kEvalBatch);
   const GaussianFit real = fit_gaussian(f_real);
-  const double fid_random = frechet_distance(real, fit_gaussian(f_random));
-  const double fid_lp = frechet_distance(real, fit_gaussian(f_lp));
   j["feature_space"] = {{"name", space.name}, {"test_accuracy", space.accuracy}};
-  j["fid"] = {{"value", fid_random}, {"generated", o.samples}, {"real", d.test.rows()}, {"real_set", "test"},
-              {"feature_space", space.name}};
-  j["fid_lp"] = {{"value", fid_lp},
-                 {"generated", o.samples},
-                 {"candidates", candidates},
-                 {"posteriors", q.size()},
-                 {"real", d.test.rows()},
-                 {"feature_space", space.name}};
-  // KID in the same feature space: unbiased at these counts (torch-fidelity's subsets).
-  Rng kid_rng(o.seed ^ 0x4B1Dull);
-  for (const auto& [key, f] : {std::pair{"kid", &f_random}, std::pair{"kid_lp", &f_lp}}) {
-    const KernelDistance k = kernel_inception_distance(f_real, *f, kid_rng);
-    j[key] = {{"mean", k.mean}, {"sd", k.sd}, {"subsets", k.subsets}, {"subset_size", k.subset_size},
-              {"generated", f->rows()}, {"real", f_real.rows()}, {"feature_space", space.name}};
-  }
-  timing["fid"] = seconds_since(t);
+  timing["real_features"] = seconds_since(t);
+  const SamplerContext ctx{m, d, q, mu_train, lv_train, space, f_real, real, o, run.config, candidates,
+                           std::min<Index>(run.config.batch_size, d.train.rows())};
+
+  // The model's prior: random and LP samples (FID, FID(LP) both ways, KID), sKL, NLL, leakage.
+  const LatentSampler prior = prior_sampler(m);
+  SamplerMetrics pm = sampler_metrics(ctx, prior, rng, timing, "");
+  for (auto& [key, value] : pm.j.items()) j[key] = value;
 
   // Standard FID, FID(LP) and KID in the FID Inception's feature space (docs/math.md
   // "Standard FID"): n of the same random and LP samples, evenly spaced through them (the LP
@@ -195,7 +329,7 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
       for (Index i = 0; i < n; ++i) rows[static_cast<std::size_t>(i)] = i * x.rows() / n;
       return inception->features(rows_of(x, rows).cwiseMax(0.0f).cwiseMin(1.0f), d.height, d.width, d.channels);
     };
-    const Matrix<float> f_random_std = features(x_random), f_lp_std = features(x_lp);
+    const Matrix<float> f_random_std = features(pm.x_random), f_lp_std = features(pm.x_lp);
     const GaussianFit real_std = fit_gaussian(f_real_std);
     const std::string weights = fs::absolute(o.fid_weights).string();
     const Index kid_size = std::min<Index>(1000, n);
@@ -215,59 +349,7 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
     timing["fid_inception"] = seconds_since(t);
   }
 
-  // sKL in the representation space.
-  t = Clock::now();
-  progress_line("sKL with " + std::to_string(o.skl_samples) + " samples per direction");
-  auto log_p = [&](const Matrix<double>& z) { return m.log_prior(z.cast<float>()); };
-  const Matrix<double> z_q = q.sample(o.skl_samples, rng).cast<float>().cast<double>();
-  const Matrix<double> z_p = m.prior_sample(o.skl_samples, rng).cast<double>();
-  const SymmetricKl skl = symmetric_kl(q, log_p, z_q, z_p);
-  j["skl"] = {{"value", skl.value()},
-              {"kl_q_p", estimate_json(skl.kl_q_p)},
-              {"kl_p_q", estimate_json(skl.kl_p_q)},
-              {"posteriors", q.size()}};
-  timing["skl"] = seconds_since(t);
-
-  // Importance-sampled NLL.
-  t = Clock::now();
-  const Index n_nll = o.nll_points > 0 ? std::min<Index>(o.nll_points, d.test.rows()) : d.test.rows();
-  progress_line("NLL by importance sampling: " + std::to_string(n_nll) + " test points × K = " + std::to_string(o.nll_k));
-  const Index every = std::max<Index>(1, n_nll / 5);
-  const Vector<double> ll = importance_sampled_log_likelihood(
-      m, d.test.block(0, n_nll), o.nll_k, rng, [&](Index done) {
-        if (done % every == 0 && done < n_nll)
-          progress_line("  NLL " + std::to_string(done) + "/" + std::to_string(n_nll) + " (" +
-                        std::to_string(static_cast<int>(seconds_since(t))) + " s)");
-      },
-      kEvalBatch);
-  const Estimate nll = mean_estimate(-ll);
-  const double dims = static_cast<double>(d.test.cols());
-  j["nll"] = {{"nats", nll.value},
-              {"standard_error", nll.standard_error},
-              {"bits_per_dim", nll.value / (dims * std::log(2.0))},
-              {"k", o.nll_k},
-              {"points", n_nll},
-              {"likelihood", run.config.likelihood},
-              {"note", run.config.likelihood == "bernoulli" && d.images
-                           ? "Bernoulli likelihood on [0, 1] intensities (not a density of continuous images)"
-                           : "Gaussian likelihood with its normaliser"}};
-  timing["nll"] = seconds_since(t);
-
-  // Leakage-score curve.
-  t = Clock::now();
-  progress_line("leakage score with " + std::to_string(o.leakage_samples) + " samples of q(z)");
-  const Matrix<float> z_leak = q.sample(o.leakage_samples, rng).cast<float>();
-  const auto curve = leakage_curve(log_generation_density(m, z_leak), q.log_prob(z_leak), m.log_prior(z_leak),
-                                   official_leakage_thresholds());
-  json lj = json::array();
-  for (const auto& p : curve)
-    lj.push_back({{"tau", p.tau}, {"score", std::isnan(p.score) ? json(nullptr) : json(p.score)}, {"fraction", p.fraction},
-                  {"count", p.count}});
-  j["leakage"] = {{"samples", o.leakage_samples}, {"curve", lj}};
-  timing["leakage"] = seconds_since(t);
-
-  // The ex-post Gaussian mixture in place of the prior: its samples, its LP samples (its draws
-  // with the lowest q(z)) and sKL between q(z) and it, on the same counts as the prior's.
+  // The ex-post samplers in place of the prior, measured alike (docs/math.md "Ex-post samplers").
   if (o.expost_gmm) {
     t = Clock::now();
     progress_line("ex-post GMM: fitting 10 components to " + std::to_string(mu_train.rows()) + " training encodings");
@@ -275,26 +357,38 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
     go.seed = o.seed;
     const ExPostGmm g = ExPostGmm::fit(mu_train.cast<double>(), go);
     Rng grng(o.seed ^ 0x6A11ull);
-    const Matrix<float> x_gmm = decode_all(m, g.sample(o.samples, grng).cast<float>());
-    progress_line("ex-post GMM: scoring " + std::to_string(candidates) + " of its draws under q(z) for LP samples");
-    const Matrix<float> z_cand = g.sample(candidates, grng).cast<float>();
-    const Matrix<float> x_gmm_lp = decode_all(m, rows_of(z_cand, lowest_scores(q.log_prob(z_cand), o.samples)));
-    const double fid_gmm = frechet_distance(real, fit_gaussian(extract_features(space.extract, x_gmm, kEvalBatch)));
-    const double fid_gmm_lp = frechet_distance(real, fit_gaussian(extract_features(space.extract, x_gmm_lp, kEvalBatch)));
-    auto log_gmm = [&](const Matrix<double>& z) { return g.log_prob(z); };
-    const Matrix<double> zq = q.sample(o.skl_samples, grng).cast<float>().cast<double>();
-    const Matrix<double> zg = g.sample(o.skl_samples, grng);
-    const SymmetricKl gskl = symmetric_kl(q, log_gmm, zq, zg);
-    j["expost_gmm"] = {{"components", g.components()},
-                       {"em_iterations", g.iterations()},
-                       {"converged", g.converged()},
-                       {"mean_log_likelihood", g.log_likelihood_history().back()},
-                       {"fitted_to", "posterior means of all training points"},
-                       {"fid", {{"value", fid_gmm}, {"generated", o.samples}, {"real", d.test.rows()}}},
-                       {"fid_lp", {{"value", fid_gmm_lp}, {"generated", o.samples}, {"candidates", candidates}, {"posteriors", q.size()}}},
-                       {"skl", {{"value", gskl.value()}, {"kl_q_p", estimate_json(gskl.kl_q_p)}, {"kl_p_q", estimate_json(gskl.kl_p_q)}}},
-                       {"not_measured", "NLL and leakage (they need the sampler inside the model)"}};
-    timing["expost_gmm"] = seconds_since(t);
+    SamplerMetrics gm = sampler_metrics(ctx, gmm_sampler(g), grng, timing, "expost_gmm_");
+    gm.j["components"] = g.components();
+    gm.j["em_iterations"] = g.iterations();
+    gm.j["converged"] = g.converged();
+    gm.j["mean_log_likelihood"] = g.log_likelihood_history().back();
+    gm.j["fitted_to"] = "posterior means of all training points";
+    gm.j["seconds"] = seconds_since(t);
+    j["expost_gmm"] = gm.j;
+  }
+  if (o.expost_flow) {
+    t = Clock::now();
+    FlowFitOptions fo;
+    fo.seed = o.seed;
+    fo.steps = o.expost_flow_steps;
+    progress_line("ex-post flow: fitting " + std::to_string(fo.blocks) + " coupling blocks to q(z) of " +
+                  std::to_string(mu_train.rows()) + " training posteriors (" + std::to_string(fo.steps) + " steps)");
+    const ExPostFlow f = ExPostFlow::fit_to_posteriors(mu_train.cast<double>(), lv_train.cast<double>(), fo);
+    timing["expost_flow_fit"] = seconds_since(t);
+    Rng frng(o.seed ^ 0xF1077ull);
+    SamplerMetrics fm = sampler_metrics(ctx, flow_sampler(f), frng, timing, "expost_flow_");
+    const std::vector<double>& h = f.loss_history();
+    double last = 0;  // the mean of the last 5 % of the steps' losses
+    const std::size_t tail = std::max<std::size_t>(1, h.size() / 20);
+    for (std::size_t i = h.size() - tail; i < h.size(); ++i) last += h[i] / static_cast<double>(tail);
+    fm.j["blocks"] = fo.blocks;
+    fm.j["hidden"] = fo.hidden;
+    fm.j["steps"] = fo.steps;
+    fm.j["batch"] = fo.batch;
+    fm.j["final_nll_nats"] = last;
+    fm.j["fitted_to"] = "draws of q(z), the posteriors of all training points";
+    fm.j["seconds"] = seconds_since(t);
+    j["expost_flow"] = fm.j;
   }
 
   // Representation: linear probe and (two-moons) MIG.
@@ -327,7 +421,7 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
   // Figures.
   if (!o.figures.empty()) {
     t = Clock::now();
-    write_run_figures(run, q, x_random, candidates, o.seed, o.figures);
+    write_run_figures(run, q, pm.x_random, candidates, o.seed, o.figures);
     timing["figures"] = seconds_since(t);
   }
   timing["total"] = seconds_since(t_all);

@@ -32,15 +32,22 @@ struct EvalOptions {
   /// encodings and FID, FID(LP) and sKL are measured with it in place of the prior
   /// ("expost_gmm" in the JSON; docs/math.md "Ex-post samplers").
   bool expost_gmm = false;
+  /// When set, the ex-post coupling flow (fit_expost_flow) is fitted to q(z) and measured
+  /// like the prior ("expost_flow").
+  bool expost_flow = false;
+  Index expost_flow_steps = 4000;  ///< Adam steps of the ex-post flow's fit (FlowFitOptions::steps)
 };
 
 /// Every metric of one run as JSON (written atomically to `out` when it is not empty):
-/// fid, fid_lp (with the feature space, its accuracy and the sample counts), kid, kid_lp,
+/// fid, fid_lp (with the feature space, its accuracy, the sample counts and where the LP
+/// latents lie), fid_lp_minibatch (LP samples under the official code's minibatch estimate of
+/// q(z)), kid, kid_lp,
 /// with o.fid_weights fid_inception, fid_lp_inception, kid_inception and kid_lp_inception
 /// (the first n random and LP samples against the first n test images, n =
 /// min(o.standard_fid_samples, o.samples, test size)), skl, nll (nats and bits/dim, K),
 /// leakage curve, probe accuracy, MIG (two-moons), β-TCVAE's estimates, with o.expost_gmm
-/// the ex-post GMM's fid, fid_lp and skl, timings. Throws
+/// and o.expost_flow the same generation metrics (fid, fid_lp, fid_lp_minibatch, kid, skl,
+/// nll, leakage) with the ex-post sampler in place of the prior, timings. Throws
 /// dpvae::Error for bad options, unreadable weights, or weights asked for on data that are
 /// not images.
 nlohmann::json evaluate(LoadedRun& run, const EvalOptions& o, const std::filesystem::path& out);

@@ -82,14 +82,59 @@ ExPostGmm fit_expost_gmm(const AnyModel& m, const Data& d, const GmmOptions& o) 
   return ExPostGmm::fit(mu, o);
 }
 
+ExPostFlow fit_expost_flow(const AnyModel& m, const Data& d, const FlowFitOptions& o) {
+  const auto [mu, lv] = encode_all(m, d.train);
+  return ExPostFlow::fit_to_posteriors(mu.cast<double>(), lv.cast<double>(), o);
+}
+
 Vector<double> log_generation_density(const AnyModel& m, const Matrix<float>& z) {
   return log_standard_normal(m.prior_forward(z));
 }
 
-Matrix<float> low_posterior_latents(const AnyModel& m, const AggregatePosterior& q, Index n, Index candidates, Rng& rng) {
+LatentSampler prior_sampler(const AnyModel& m) {
+  return {"prior", [&m](Index n, Rng& rng) { return m.prior_sample(n, rng); },
+          [&m](const Matrix<float>& z) { return m.log_prior(z); },
+          [&m](const Matrix<float>& z) { return log_generation_density(m, z); }};
+}
+
+LatentSampler gmm_sampler(const ExPostGmm& g) {
+  const auto log_prob = [&g](const Matrix<float>& z) { return g.log_prob(z.cast<double>()); };
+  return {"ex-post GMM", [&g](Index n, Rng& rng) { return Matrix<float>(g.sample(n, rng).cast<float>()); }, log_prob, log_prob};
+}
+
+LatentSampler flow_sampler(const ExPostFlow& f) {
+  return {"ex-post flow", [&f](Index n, Rng& rng) { return Matrix<float>(f.sample(n, rng).cast<float>()); },
+          [&f](const Matrix<float>& z) { return f.log_prob(z.cast<double>()); },
+          [&f](const Matrix<float>& z) { return f.log_generation_density(z.cast<double>()); }};
+}
+
+Matrix<float> low_posterior_latents_minibatch(const LatentSampler& s, const Matrix<float>& mu, const Matrix<float>& logvar,
+                                              Index n, Index candidates, Index batch, Rng& rng) {
   require(candidates >= n && n >= 1, "low-posterior samples: need candidates >= n >= 1");
-  const Matrix<float> z = m.prior_sample(candidates, rng);
+  require(batch >= 1 && batch <= mu.rows() && logvar.rows() == mu.rows(),
+          "low-posterior samples (minibatch q): the batch must hold 1 to " + std::to_string(mu.rows()) + " posteriors");
+  const Index per_group = (batch * candidates + n - 1) / n;  // ⌈B · candidates / n⌉
+  Matrix<float> out(n, mu.cols());
+  for (Index done = 0; done < n;) {
+    const std::vector<std::int64_t> perm = rng.permutation(mu.rows());
+    const std::vector<Index> idx(perm.begin(), perm.begin() + batch);
+    const AggregatePosterior qb(rows_of(mu, idx), rows_of(logvar, idx));
+    const Matrix<float> z = s.sample(per_group, rng);
+    const Index keep = std::min(batch, n - done);
+    out.middleRows(done, keep) = rows_of(z, lowest_scores(qb.log_prob(z), keep));
+    done += keep;
+  }
+  return out;
+}
+
+Matrix<float> low_posterior_latents(const LatentSampler& s, const AggregatePosterior& q, Index n, Index candidates, Rng& rng) {
+  require(candidates >= n && n >= 1, "low-posterior samples: need candidates >= n >= 1");
+  const Matrix<float> z = s.sample(candidates, rng);
   return rows_of(z, lowest_scores(q.log_prob(z), n));
+}
+
+Matrix<float> low_posterior_latents(const AnyModel& m, const AggregatePosterior& q, Index n, Index candidates, Rng& rng) {
+  return low_posterior_latents(prior_sampler(m), q, n, candidates, rng);
 }
 
 Matrix<float> high_posterior_latents(const AnyModel& m, const AggregatePosterior& q, Index n, Index candidates, Rng& rng) {

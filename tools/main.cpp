@@ -186,8 +186,8 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   sample->add_option("--posteriors", sample_posteriors, "training posteriors in q(z) (0 = all)")->capture_default_str();
   std::string sample_sampler = "prior";
   sample->add_option("--sampler", sample_sampler,
-                     "prior (the model's own), or gmm: a 10-component Gaussian mixture fitted ex post to the training "
-                     "encodings (Ghosh et al. 2020)")
+                     "prior (the model's own); gmm: a 10-component Gaussian mixture fitted ex post to the training "
+                     "encodings (Ghosh et al. 2020); flow: the library's coupling flow fitted ex post to q(z) (Dai & Wipf 2019)")
       ->capture_default_str();
 
   // --- evaluate --------------------------------------------------------------------------
@@ -217,7 +217,11 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
       ->capture_default_str()->check(CLI::Range(2, 1000000));
   evaluate_cmd->add_option("--seed", eval_opts.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
   evaluate_cmd->add_flag("--expost-gmm", eval_opts.expost_gmm,
-                         "also FID, FID(LP) and sKL of a 10-component GMM fitted ex post to the training encodings");
+                         "also every generation metric with a 10-component GMM fitted ex post to the training encodings in place of the prior");
+  evaluate_cmd->add_flag("--expost-flow", eval_opts.expost_flow,
+                         "also every generation metric with a coupling flow fitted ex post to q(z) in place of the prior");
+  evaluate_cmd->add_option("--expost-flow-steps", eval_opts.expost_flow_steps, "Adam steps of the ex-post flow's fit")
+      ->capture_default_str()->check(CLI::Range(1, 10000000));
   int eval_threads = 0;
   evaluate_cmd->add_option("--threads", eval_threads, "worker threads (0 = all cores)")->capture_default_str();
 
@@ -357,10 +361,11 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
     dpvae::detail::require(sample_low || sample_high || (sample->count("--candidates") == 0 && sample->count("--posteriors") == 0),
                            "--candidates and --posteriors need --low-posterior or --high-posterior");
     dpvae::detail::require(sample_posteriors >= 0, "--posteriors must be >= 0");
-    dpvae::detail::require(sample_sampler == "prior" || sample_sampler == "gmm",
-                           "unknown --sampler '" + sample_sampler + "' (expected prior or gmm)");
+    dpvae::detail::require(sample_sampler == "prior" || sample_sampler == "gmm" || sample_sampler == "flow",
+                           "unknown --sampler '" + sample_sampler + "' (expected prior, gmm or flow)");
     dpvae::detail::require(sample_sampler == "prior" || (!sample_low && !sample_high),
-                           "--sampler gmm draws from the mixture; --low-posterior and --high-posterior score the model's prior");
+                           "--sampler " + sample_sampler +
+                               " draws from the ex-post sampler; --low-posterior and --high-posterior score the model's prior");
     auto r = load_run(sample_run);
     if (sample_sampler == "gmm") {
       const dpvae::ExPostGmm g = fit_expost_gmm(*r.model, r.data);
@@ -369,6 +374,15 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
                 << g.log_likelihood_history().back() << " nats" << (g.converged() ? "" : ", not converged") << ")\n";
       dpvae::Rng rng(sample_seed);
       write_latent_samples(r, *r.model, g.sample(sample_n, rng).cast<float>(), "ex-post GMM samples", sample_out);
+    } else if (sample_sampler == "flow") {
+      dpvae::FlowFitOptions fo;
+      fo.seed = sample_seed;
+      const dpvae::ExPostFlow f = fit_expost_flow(*r.model, r.data, fo);
+      std::cout << "dpvae: ex-post flow of " << fo.blocks << " coupling blocks fitted to q(z) of " << r.data.train.rows()
+                << " training posteriors in " << fo.steps << " steps (last batch's NLL " << f.loss_history().back()
+                << " nats)\n";
+      dpvae::Rng rng(sample_seed);
+      write_latent_samples(r, *r.model, f.sample(sample_n, rng).cast<float>(), "ex-post flow samples", sample_out);
     } else if (sample_low || sample_high) {
       const dpvae::Index candidates = sample->count("--candidates") > 0 ? sample_candidates : 100 * sample_n;
       write_posterior_samples(r, sample_low, candidates, sample_n, sample_posteriors, sample_seed, sample_out);
