@@ -2,6 +2,8 @@
 # Data-parallel training under mpirun: a 2-rank run trains, only rank 0
 # writes, a killed 2-rank run resumes bit-identical to an uninterrupted 2-rank one, a batch
 # that does not split evenly is refused, and a NaN on one rank stops every rank.
+# reproduce under mpirun: whole models to ranks; a 2-rank reproduce, stopped part way and
+# started again, writes the same table as one process, byte for byte (but the wall time).
 # Usage: DPVAE_MPI=path/to/dpvae_mpi MPIEXEC=mpiexec tests/mpi_test.sh WORKDIR
 set -u
 work=${1:?usage: mpi_test.sh WORKDIR}
@@ -58,6 +60,30 @@ DPVAE_FAULT_NAN_STEPS=7 $MPI2 -x DPVAE_FAULT_NAN_STEPS $T --objective beta-tc --
 rc=$?
 [ $rc -eq 0 ] && grep -q "1 step(s) skipped" skip2.log && [ "$(tail -n +2 skip2/metrics.csv | wc -l)" -eq 19 ] &&
   pass "--skip-nonfinite under MPI: step 7 skipped on both ranks, 19 steps trained" || bad "skip under MPI: status $rc, $(tail -3 skip2.log)"
+
+# --- reproduce on 2 ranks (tiny budget): the same table as one process --------------------
+R="reproduce --dataset two-moons --budget tiny --threads 1"
+t0=$(date +%s)
+$DPVAE $R --out rep1 >rep1.log 2>&1 || bad "1-process reproduce: $(tail -3 rep1.log)"
+t1=$(date +%s)
+# Stopped after about a third of the one-process time (SIGTERM to mpiexec, which ends both
+# ranks), then started again: it resumes the runs and reuses the evaluations already made.
+stop=$(( (t1 - t0) / 3 + 1 ))
+timeout -s TERM "$stop" $MPI2 $DPVAE_MPI $R --out rep2 >rep2a.log 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ ! -e rep2/table.md ] && pass "a 2-rank reproduce stopped after $stop s (status $rc), before its table" ||
+  echo "note - the 2-rank reproduce finished within $stop s (status $rc); the restart below only reuses"
+if $MPI2 $DPVAE_MPI $R --out rep2 >rep2.log 2>&1; then pass "the 2-rank reproduce restarted and finished"; else bad "2-rank reproduce: $(tail -3 rep2.log)"; fi
+r0=$(cat rep2a.log rep2.log | grep -c 'reproduce\[0/2\]: \[') r1=$(cat rep2a.log rep2.log | grep -c 'reproduce\[1/2\]: \[')
+[ "$r0" -ge 1 ] && [ "$r1" -ge 1 ] && [ "$(grep -c 'reproduce\[1/2\]: \[' rep2.log)" -ge 1 ] &&
+  pass "both ranks took models ($r0 and $r1 starts over both calls)" || bad "models per rank: $r0 and $r1"
+[ "$(grep -c '^| ' rep2/table.md)" -gt 20 ] && cmp -s rep1/table.csv rep2/table.csv &&
+  diff <(grep -v '^Wall time' rep1/table.md) <(grep -v '^Wall time' rep2/table.md) >/dev/null &&
+  pass "2 ranks (stopped, restarted) write the 1-process table.csv and table.md byte for byte" ||
+  bad "2-rank table differs: $(diff <(grep -v '^Wall time' rep1/table.md) <(grep -v '^Wall time' rep2/table.md) | head -5)"
+grep -q "on 2 MPI ranks" rep2/table.md && pass "the table's wall-time line names the 2 ranks" || bad "wall-time line: $(grep 'Wall time' rep2/table.md)"
+[ "$(grep -c 'dpvae reproduce: two-moons' rep2.log)" -eq 1 ] && pass "rank 0 alone prints the table" ||
+  bad "table printed $(grep -c 'dpvae reproduce: two-moons' rep2.log) times"
 
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

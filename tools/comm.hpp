@@ -3,6 +3,8 @@
 #pragma once
 
 #include <span>
+#include <string>
+#include <vector>
 
 namespace dpvae::cli {
 
@@ -17,6 +19,9 @@ class Comm {
   virtual void allreduce_sum(std::span<float> /*buf*/) {}
   /// Returns once every rank has called it.
   virtual void barrier() {}
+  /// Rank 0 receives every rank's `text`, in rank order; the other ranks receive nothing
+  /// (an empty vector). A collective: every rank calls it. One process: {text}.
+  virtual std::vector<std::string> gather_to_root(const std::string& text) { return {text}; }
   /// After an error on this rank: ends every rank with `status` (one process: nothing).
   virtual void abort(int /*status*/) {}
 };

@@ -435,7 +435,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
     absolute_data_paths(paths);
     repro.dataset = paths.dataset;
     repro.images.labels = paths.labels;
-    return reproduce(repro);
+    return reproduce(repro, comm);
   }
   if (*fid_cmd || *fidf_cmd) {
     std::optional<tbb::global_control> threads;

@@ -11,7 +11,9 @@
 #include <mpi.h>
 
 #include <climits>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dpvae::cli {
 
@@ -39,11 +41,33 @@ class MpiComm final : public Comm {
     dpvae::detail::require(rc == MPI_SUCCESS, "MPI_Allreduce failed (error " + std::to_string(rc) + ")");
   }
   void barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
+  std::vector<std::string> gather_to_root(const std::string& text) override {
+    dpvae::detail::require(text.size() <= static_cast<std::size_t>(INT_MAX), "gather: a rank's text is too large for one MPI call");
+    const int len = static_cast<int>(text.size());
+    std::vector<int> lens(rank_ == 0 ? static_cast<std::size_t>(size_) : 0), offsets(lens.size());
+    check(MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Gather");
+    std::int64_t total = 0;
+    for (std::size_t r = 0; r < lens.size(); ++r) {
+      offsets[r] = static_cast<int>(total);
+      total += lens[r];
+      dpvae::detail::require(total <= INT_MAX, "gather: the ranks' texts together are too large for one MPI call");
+    }
+    std::string all(static_cast<std::size_t>(total), '\0');
+    check(MPI_Gatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD),
+          "MPI_Gatherv");
+    std::vector<std::string> out;
+    for (std::size_t r = 0; r < lens.size(); ++r)
+      out.push_back(all.substr(static_cast<std::size_t>(offsets[r]), static_cast<std::size_t>(lens[r])));
+    return out;
+  }
   void abort(int status) override {
     if (size_ > 1) MPI_Abort(MPI_COMM_WORLD, status);
   }
 
  private:
+  static void check(int rc, const char* what) {
+    dpvae::detail::require(rc == MPI_SUCCESS, std::string(what) + " failed (error " + std::to_string(rc) + ")");
+  }
   int rank_ = 0, size_ = 1;
 };
 

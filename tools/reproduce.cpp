@@ -13,6 +13,7 @@
 
 #include <tbb/global_control.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -85,7 +86,7 @@ std::string fmt(const json& v, int precision = 2) {
 
 }  // namespace
 
-int reproduce(const ReproduceOptions& o) {
+int reproduce(const ReproduceOptions& o, Comm& comm) {
   {
     RunConfig probe = o.images;  // the data sets and image options of `train` (an unknown one is named with the list)
     probe.dataset = o.dataset;
@@ -136,14 +137,20 @@ int reproduce(const ReproduceOptions& o) {
     return c;
   };
 
-  // 1. The FID feature space (trained once, reused).
+  const int rank = comm.rank(), ranks = comm.size();
+  // Progress lines name the rank when there are several.
+  const std::string tag = ranks > 1 ? "reproduce[" + std::to_string(rank) + "/" + std::to_string(ranks) + "]: " : "reproduce: ";
+
+  // 1. The FID feature space (trained once by rank 0, reused by every rank and later call).
   RunConfig probe_cfg = config_for("vae", "standard", o.seed);
   const Data data = load_data(probe_cfg);
   const fs::path feature_net = o.out / "feature-net.safetensors";
   FeatureNetOptions fo;
   fo.steps = b.feature_steps;
   fo.seed = o.seed;
-  const FeatureSpace space = feature_space(data, feature_net, fo);
+  if (rank == 0) feature_space(data, feature_net, fo);
+  comm.barrier();
+  if (rank != 0) feature_space(data, feature_net, fo);
 
   // 2. Train (or resume, or reuse) and evaluate the paper's models (each objective × both priors).
   EvalOptions eo = b.eval;
@@ -154,56 +161,107 @@ int reproduce(const ReproduceOptions& o) {
   // results[stem][i]: the metrics of seed o.seed + i. The first seed's runs live in
   // runs/<objective>-<prior> (as with one seed), the others in runs/<objective>-<prior>-seed<S>,
   // so that raising --seeds later reuses every run already made.
-  std::map<std::string, std::vector<json>> results;
   const auto run_dir = [&](const std::string& stem, int i) {
     return o.out / "runs" / (i == 0 ? stem : stem + "-seed" + std::to_string(o.seed + static_cast<std::uint64_t>(i)));
   };
+  struct Job {
+    int seed_index;
+    std::string objective, prior;
+    fs::path dir;
+    RunConfig config;
+  };
+  std::vector<Job> jobs;
   for (int i = 0; i < o.seeds; ++i)
-  for (const auto& obj : kObjectives)
-    for (const auto& prior : kPriors) {
-      const std::string stem = obj + "-" + prior;
-      const fs::path dir = run_dir(stem, i);
-      const fs::path metrics = dir / "metrics.json";
-      const RunConfig c = config_for(obj, prior, o.seed + static_cast<std::uint64_t>(i));
-      std::vector<json>& slot = results[stem];
-      slot.resize(static_cast<std::size_t>(o.seeds));
-      json& result = slot[static_cast<std::size_t>(i)];
-      std::cout << "reproduce: [" << dir.filename().string() << "] " << display_name(c) << ", seed " << c.seed << "  ("
-                << static_cast<long long>(seconds_since(t0)) << " s elapsed)" << std::endl;
-      if (fs::exists(dir / "config.json")) {
-        // A run already there must be the one this call asks for: the same settings, the
-        // number of steps included (β-VAE-B's capacity schedule and the checkpoint spacing
-        // follow it), so that a table never describes other models than it says.
-        json stored = read_run_config(dir).to_json(), wanted = c.to_json();
-        for (const char* k : {"threads", "data_root"}) stored.erase(k), wanted.erase(k);
-        for (auto it = wanted.begin(); it != wanted.end(); ++it)
-          if (!stored.contains(it.key()) || stored[it.key()] != it.value())
-            dpvae::detail::fail(dir.string() + " holds a run with " + it.key() + " = " +
-                                (stored.contains(it.key()) ? stored[it.key()].dump() : std::string("(none)")) +
-                                " where this reproduce asks for " + it.value().dump() + "; use another --out");
-        train(c, dir, true, 0);
-      } else {
-        train(c, dir, false, c.steps);
+    for (const auto& obj : kObjectives)
+      for (const auto& prior : kPriors) {
+        const std::string stem = obj + "-" + prior;
+        jobs.push_back({i, obj, prior, run_dir(stem, i), config_for(obj, prior, o.seed + static_cast<std::uint64_t>(i))});
       }
-      if (fs::exists(metrics)) {
-        try {
-          std::ifstream in(metrics);
-          result = json::parse(in);
-          if (result.value("step", std::uint64_t{0}) == static_cast<std::uint64_t>(c.steps) &&
-              (o.fid_weights.empty() || result.contains("fid_inception")) && result.contains("fid_lp_minibatch") &&
-              (prior != "standard" || (result.contains("expost_gmm") && result.contains("expost_flow")))) {
-            std::cout << "reproduce: reusing " << metrics.string() << "\n";
-            continue;
-          }
-        } catch (const json::exception&) {
-        }
-      }
-      LoadedRun run = load_run(dir);
-      eo.figures = o.out / "figures" / "runs";
-      eo.seed = c.seed;
-      eo.expost_gmm = eo.expost_flow = prior == "standard";  // the fixes a standard-prior user would reach for, measured alike
-      result = evaluate(run, eo, metrics);
+  // The metrics a run folder already holds for this job, when they are complete.
+  const auto reusable = [&](const Job& job) -> std::optional<json> {
+    const fs::path metrics = job.dir / "metrics.json";
+    if (!fs::exists(metrics)) return std::nullopt;
+    try {
+      std::ifstream in(metrics);
+      json r = json::parse(in);
+      if (r.value("step", std::uint64_t{0}) == static_cast<std::uint64_t>(job.config.steps) &&
+          (o.fid_weights.empty() || r.contains("fid_inception")) && r.contains("fid_lp_minibatch") &&
+          (job.prior != "standard" || (r.contains("expost_gmm") && r.contains("expost_flow"))))
+        return r;
+    } catch (const json::exception&) {
     }
+    return std::nullopt;
+  };
+  // Train (or resume, or reuse) and evaluate one model.
+  const auto run_job = [&](const Job& job) -> json {
+    const RunConfig& c = job.config;
+    std::cout << tag << "[" << job.dir.filename().string() << "] " << display_name(c) << ", seed " << c.seed << "  ("
+              << static_cast<long long>(seconds_since(t0)) << " s elapsed)" << std::endl;
+    if (fs::exists(job.dir / "config.json")) {
+      // A run already there must be the one this call asks for: the same settings, the
+      // number of steps included (β-VAE-B's capacity schedule and the checkpoint spacing
+      // follow it), so that a table never describes other models than it says.
+      json stored = read_run_config(job.dir).to_json(), wanted = c.to_json();
+      for (const char* k : {"threads", "data_root"}) stored.erase(k), wanted.erase(k);
+      for (auto it = wanted.begin(); it != wanted.end(); ++it)
+        if (!stored.contains(it.key()) || stored[it.key()] != it.value())
+          dpvae::detail::fail(job.dir.string() + " holds a run with " + it.key() + " = " +
+                              (stored.contains(it.key()) ? stored[it.key()].dump() : std::string("(none)")) +
+                              " where this reproduce asks for " + it.value().dump() + "; use another --out");
+      train(c, job.dir, true, 0);
+    } else {
+      train(c, job.dir, false, c.steps);
+    }
+    if (std::optional<json> r = reusable(job)) {
+      std::cout << tag << "reusing " << (job.dir / "metrics.json").string() << "\n";
+      return *r;
+    }
+    LoadedRun run = load_run(job.dir);
+    EvalOptions e = eo;
+    e.figures = o.out / "figures" / "runs";
+    e.seed = c.seed;
+    e.expost_gmm = e.expost_flow = job.prior == "standard";  // the fixes a standard-prior user would reach for, measured alike
+    return evaluate(run, e, job.dir / "metrics.json");
+  };
+  // Deal the jobs out: longest first (the steps × batch size still to train; a job whose
+  // metrics are complete costs nothing), each to the rank with the least work so far (lowest
+  // rank on ties). Every rank computes the same assignment from the same files.
+  std::vector<int> owner(jobs.size(), 0);
+  if (ranks > 1) {
+    std::vector<double> cost(jobs.size());
+    for (std::size_t j = 0; j < jobs.size(); ++j)
+      cost[j] = reusable(jobs[j]) ? 0.0 : static_cast<double>(jobs[j].config.steps) * static_cast<double>(jobs[j].config.batch_size);
+    std::vector<std::size_t> order(jobs.size());
+    for (std::size_t j = 0; j < order.size(); ++j) order[j] = j;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t c) { return cost[a] > cost[c]; });
+    std::vector<double> load(static_cast<std::size_t>(ranks), 0.0);
+    for (std::size_t j : order) {
+      const auto least = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+      owner[j] = static_cast<int>(least);
+      load[least] += cost[j];
+    }
+  }
+  json mine = json::object();  // job index → metrics, this rank's jobs
+  for (std::size_t j = 0; j < jobs.size(); ++j)
+    if (owner[j] == rank) mine[std::to_string(j)] = run_job(jobs[j]);
+  // Rank 0 gathers every rank's metrics (as text: the same parse for one rank or many, so the
+  // table cannot depend on how the jobs were dealt out), then writes the table alone.
+  const std::vector<std::string> gathered = comm.gather_to_root(mine.dump());
+  if (rank != 0) return 0;
+  std::map<std::string, std::vector<json>> results;
+  std::size_t gathered_jobs = 0;
+  for (const std::string& text : gathered) {
+    const json part = json::parse(text);
+    for (const auto& [key, r] : part.items()) {
+      const Job& job = jobs.at(static_cast<std::size_t>(std::stoul(key)));
+      std::vector<json>& slot = results[job.objective + "-" + job.prior];
+      slot.resize(static_cast<std::size_t>(o.seeds));
+      slot[static_cast<std::size_t>(job.seed_index)] = r;
+      ++gathered_jobs;
+    }
+  }
+  require(gathered_jobs == jobs.size(), "reproduce: the ranks returned " + std::to_string(gathered_jobs) + " of " +
+                                            std::to_string(jobs.size()) + " models");
 
   // 3. The table (paper Table 1 for this data set), VAE and dpVAE rows paired; each entry the
   // mean ± standard deviation (ddof 1) over the seeds, each verdict counted on paired seeds.
@@ -397,8 +455,8 @@ int reproduce(const ReproduceOptions& o) {
                        results.at(obj + "-decoupled").front()["leakage"]["curve"]});
   }
   write_leakage_figure(leakage, o.out / "figures" / "fig4-leakage.png");
-  md << "\nWall time of this reproduce call, figures included: " << static_cast<long long>(seconds_since(t0))
-     << " s (runs and evaluations reused from an earlier call are not counted again).\n";
+  md << "\nWall time of this reproduce call, figures included: " << static_cast<long long>(seconds_since(t0)) << " s"
+     << (ranks > 1 ? " on " + std::to_string(ranks) + " MPI ranks" : std::string()) << " (runs and evaluations reused from an earlier call are not counted again).\n";
   write_text_atomic(o.out / "table.md", md.str());
   write_text_atomic(o.out / "table.csv", csv.str());
   std::cout << md.str();

@@ -3,6 +3,7 @@
 // reused), their evaluations, table.md and table.csv, and the paired figures.
 #pragma once
 
+#include "comm.hpp"
 #include "run_config.hpp"
 
 #include <cstdint>
@@ -28,8 +29,18 @@ struct ReproduceOptions {
   RunConfig images;
 };
 
-/// Trains (or resumes, or reuses) the 12 models, evaluates them, and writes table.md,
-/// table.csv and the figures into o.out. Returns 0.
-int reproduce(const ReproduceOptions& o);
+/// Trains (or resumes, or reuses) the 12 models per seed, evaluates them, and writes
+/// table.md, table.csv and the figures into o.out. Returns 0; throws dpvae::Error on bad
+/// input or a failed run.
+///
+/// With `comm` of K > 1 ranks (dpvae_mpi under mpirun), whole models go to ranks: rank 0
+/// trains the feature net while the others wait, then the models (objective × prior × seed)
+/// are dealt out by a fixed rule (longest first, each to the rank with the least work so far,
+/// from the steps × batch size still to train), every rank trains and evaluates its own with
+/// o.threads threads, rank 0 gathers the metrics and alone writes the table and figures.
+/// Every model's result depends on its seed only, so K ranks write the same table.md and
+/// table.csv as one, byte for byte but for the wall-time line (README, "reproduce on many
+/// machines"). o.out must be one folder every rank sees (a shared file system).
+int reproduce(const ReproduceOptions& o, Comm& comm);
 
 }  // namespace dpvae::cli
