@@ -10,11 +10,6 @@ rm -rf "$work" && mkdir -p "$work"
 cd "$work" || exit 1
 # shellcheck source=cli_common.sh
 source "$here/cli_common.sh"
-pngs_ok() {  # NAME FILES...
-  local name=$1
-  shift
-  if python3 "$here/png_check.py" "$@" >png.txt 2>&1; then pass "$name: $(wc -l <png.txt) PNG(s) decode, not blank"; else bad "$name: $(tail -1 png.txt)"; fi
-}
 json_check() {  # NAME FILE PYTHON-EXPRESSION over j
   if python3 -c "import json,math,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($3) else 1)" "$2"; then pass "$1"; else bad "$1: $(head -c 400 "$2")"; fi
 }
@@ -151,6 +146,8 @@ sys.exit(0 if ok else 1)" &&
   pass "reproduce: a + ex-post flow row per objective; NLL, leakage and minibatch-q FID(LP) for every sampler" ||
   bad "ex-post flow rows: $(grep -c 'ex-post flow' rep/table.md)"
 pngs_ok "reproduce figures" rep/figures/fig4-leakage.png rep/figures/fig3-vae.png rep/figures/fig3-factor.png
+pngs_ok "the ex-post samplers' q(z) / density panels per standard-prior run" rep/figures/runs/info-standard-expost-gmm-latent.png \
+  rep/figures/runs/info-standard-expost-flow-latent.png
 $DPVAE reproduce --dataset two-moons --budget tiny --out rep >rep2.txt 2>&1 && [ "$(grep -c 'reusing' rep2.txt)" -eq 12 ] && \
   pass "a second reproduce reuses the 12 evaluations" || bad "reproduce rerun: $(grep -c reusing rep2.txt) reused"
 # --seeds 2: the first seed's 12 runs reused, 12 more trained; entries mean ± sd, verdicts on paired seeds.

@@ -24,6 +24,8 @@ if [ "$MODE" = reproduce ]; then
   else
     bad "reproduce celeba: $(tail -c 600 rep.txt)"
   fi
+  pngs_ok "random | LP | HP grids of both ex-post samplers" rep-celeba/figures/runs/vae-standard-expost-gmm-samples.png \
+    rep-celeba/figures/runs/beta-tc-standard-expost-flow-samples.png
 
   echo "cli_images_reproduce: $fails failure(s)"
   [ "$fails" -eq 0 ]

@@ -357,7 +357,9 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
     go.seed = o.seed;
     const ExPostGmm g = ExPostGmm::fit(mu_train.cast<double>(), go);
     Rng grng(o.seed ^ 0x6A11ull);
-    SamplerMetrics gm = sampler_metrics(ctx, gmm_sampler(g), grng, timing, "expost_gmm_");
+    const LatentSampler gmm_s = gmm_sampler(g);
+    SamplerMetrics gm = sampler_metrics(ctx, gmm_s, grng, timing, "expost_gmm_");
+    if (!o.figures.empty()) write_sampler_figures(run, q, gmm_s, "expost-gmm", candidates, o.seed, o.figures);
     gm.j["components"] = g.components();
     gm.j["em_iterations"] = g.iterations();
     gm.j["converged"] = g.converged();
@@ -376,7 +378,9 @@ json evaluate(LoadedRun& run, const EvalOptions& o, const fs::path& out) {
     const ExPostFlow f = ExPostFlow::fit_to_posteriors(mu_train.cast<double>(), lv_train.cast<double>(), fo);
     timing["expost_flow_fit"] = seconds_since(t);
     Rng frng(o.seed ^ 0xF1077ull);
-    SamplerMetrics fm = sampler_metrics(ctx, flow_sampler(f), frng, timing, "expost_flow_");
+    const LatentSampler flow_s = flow_sampler(f);
+    SamplerMetrics fm = sampler_metrics(ctx, flow_s, frng, timing, "expost_flow_");
+    if (!o.figures.empty()) write_sampler_figures(run, q, flow_s, "expost-flow", candidates, o.seed, o.figures);
     const std::vector<double>& h = f.loss_history();
     double last = 0;  // the mean of the last 5 % of the steps' losses
     const std::size_t tail = std::max<std::size_t>(1, h.size() / 20);

@@ -46,12 +46,14 @@ std::string file_stem(const RunConfig& c) { return c.objective + "-" + c.prior; 
 
 /// Paper Fig. 1 / 3 panels for a 2-D latent space: q(z) and p(z) with the LP (red) and HP
 /// (blue) samples, and (2-D data) the decoded LP/HP samples over the data.
-std::vector<plot::Panel> latent_panels(const LoadedRun& run, const AggregatePosterior& q, std::uint64_t seed) {
+/// The sampler s (the prior, or an ex-post sampler) in place of p(z).
+std::vector<plot::Panel> latent_panels(const LoadedRun& run, const AggregatePosterior& q, const LatentSampler& s,
+                                       std::uint64_t seed) {
   const AnyModel& m = *run.model;
-  const std::string name = display_name(run.config);
+  const std::string name = display_name(run.config) + (s.name == "prior" ? "" : " + " + s.name);
   Rng rng(seed);
-  const Matrix<float> lp = low_posterior_latents(m, q, 200, 20000, rng);
-  const Matrix<float> hp = high_posterior_latents(m, q, 200, 20000, rng);
+  const Matrix<float> lp = low_posterior_latents(s, q, 200, 20000, rng);
+  const Matrix<float> hp = high_posterior_latents(s, q, 200, 20000, rng);
   const Matrix<float> zq = q.sample(3000, rng).cast<float>();
   double x0 = std::min<double>(zq.col(0).minCoeff(), -3.5), x1 = std::max<double>(zq.col(0).maxCoeff(), 3.5);
   double y0 = std::min<double>(zq.col(1).minCoeff(), -3.5), y1 = std::max<double>(zq.col(1).maxCoeff(), 3.5);
@@ -63,9 +65,9 @@ std::vector<plot::Panel> latent_panels(const LoadedRun& run, const AggregatePost
                  std::nullopt};
   pq.layers.push_back({lp.cast<double>(), colour::red, 0.85, 2.0, "low-posterior"});
   pq.layers.push_back({hp.cast<double>(), colour::blue, 0.85, 2.0, "high-posterior"});
-  plot::Panel pp{name + ": prior p(z)",
+  plot::Panel pp{name + (s.name == "prior" ? ": prior p(z)" : ": its density p(z)"),
                  {},
-                 density_heatmap([&](const Matrix<float>& z) { return m.log_prior(z); }, x0, x1, y0, y1, 140),
+                 density_heatmap([&](const Matrix<float>& z) { return s.log_prob(z); }, x0, x1, y0, y1, 140),
                  std::nullopt};
   pp.layers = pq.layers;
   std::vector<plot::Panel> out{pq, pp};
@@ -243,9 +245,10 @@ void write_run_figures(const LoadedRun& run, const AggregatePosterior& q, const 
   const AnyModel& m = *run.model;
   const Data& d = run.data;
   const std::string stem = file_stem(run.config);
+  const LatentSampler prior = prior_sampler(m);
   Rng frng(seed + 7);
-  const Matrix<float> lp = decode_all(m, low_posterior_latents(m, q, 64, std::min<Index>(candidates, 6400), frng));
-  const Matrix<float> hp = decode_all(m, high_posterior_latents(m, q, 64, std::min<Index>(candidates, 6400), frng));
+  const Matrix<float> lp = decode_all(m, low_posterior_latents(prior, q, 64, std::min<Index>(candidates, 6400), frng));
+  const Matrix<float> hp = decode_all(m, high_posterior_latents(prior, q, 64, std::min<Index>(candidates, 6400), frng));
   if (d.images) {
     plot::write_grid_comparison(folder / (stem + "-samples.png"),
                                 {{display_name(run.config) + ": random", random_samples.topRows(64)},
@@ -258,7 +261,28 @@ void write_run_figures(const LoadedRun& run, const AggregatePosterior& q, const 
     plot::write_image_grid(folder / (stem + "-sweeps.png"), sweep_images(run, 3, 10, seed), d.height, d.width,
                            d.channels, 10, 2);
   }
-  if (m.latent_dim() == 2) plot::write_panels(folder / (stem + "-latent.png"), {latent_panels(run, q, seed)});
+  if (m.latent_dim() == 2) plot::write_panels(folder / (stem + "-latent.png"), {latent_panels(run, q, prior, seed)});
+}
+
+void write_sampler_figures(const LoadedRun& run, const AggregatePosterior& q, const LatentSampler& s, const std::string& tag,
+                           Index candidates, std::uint64_t seed, const fs::path& folder) {
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  require(!ec, "cannot create the figure folder " + folder.string() + ": " + ec.message());
+  const AnyModel& m = *run.model;
+  const Data& d = run.data;
+  const std::string stem = file_stem(run.config) + "-" + tag;
+  Rng frng(seed + 7);
+  const Matrix<float> random = decode_all(m, s.sample(64, frng));
+  const Matrix<float> lp = decode_all(m, low_posterior_latents(s, q, 64, std::min<Index>(candidates, 6400), frng));
+  const Matrix<float> hp = decode_all(m, high_posterior_latents(s, q, 64, std::min<Index>(candidates, 6400), frng));
+  if (d.images)
+    plot::write_grid_comparison(folder / (stem + "-samples.png"),
+                                {{display_name(run.config) + " + " + s.name + ": random", random},
+                                 {"low-posterior", lp},
+                                 {"high-posterior", hp}},
+                                d.height, d.width, d.channels, 8, 2);
+  if (m.latent_dim() == 2) plot::write_panels(folder / (stem + "-latent.png"), {latent_panels(run, q, s, seed)});
 }
 
 void write_pair_figures(const LoadedRun& vae, const LoadedRun& dp, const std::string& objective, std::uint64_t seed,
@@ -285,7 +309,8 @@ void write_pair_figures(const LoadedRun& vae, const LoadedRun& dp, const std::st
                                 data.height, data.width, data.channels, 10, 2);
   }
   if (vae.model->latent_dim() == 2)
-    plot::write_panels(folder / ("fig3-" + objective + ".png"), {latent_panels(vae, qv, seed), latent_panels(dp, qd, seed)});
+    plot::write_panels(folder / ("fig3-" + objective + ".png"),
+                       {latent_panels(vae, qv, prior_sampler(*vae.model), seed), latent_panels(dp, qd, prior_sampler(*dp.model), seed)});
 }
 
 void write_leakage_figure(const std::vector<LeakageCurves>& objectives, const fs::path& png) {

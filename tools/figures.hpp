@@ -41,6 +41,14 @@ void write_posterior_samples(LoadedRun& run, bool low, Index candidates, Index n
 void write_run_figures(const LoadedRun& run, const AggregatePosterior& q, const Matrix<float>& random_samples,
                        Index candidates, std::uint64_t seed, const std::filesystem::path& folder);
 
+/// The figures of one ex-post sampler `s` of an evaluated run into `folder`
+/// (OBJECTIVE-PRIOR-TAG-*.png), as write_run_figures draws the prior's: random | low- |
+/// high-posterior samples for images (LP: the 64 lowest-q(z) of min(candidates, 6400) draws
+/// of s; HP: the 64 q(z) draws least likely under s's generation-space density); q(z) and s's
+/// density with its LP/HP samples for a 2-D latent space.
+void write_sampler_figures(const LoadedRun& run, const AggregatePosterior& q, const LatentSampler& s, const std::string& tag,
+                           Index candidates, std::uint64_t seed, const std::filesystem::path& folder);
+
 /// The paired figures of one objective, VAE run vs dpVAE run, into `folder`: fig5 (random |
 /// low-posterior samples), fig6 (traversals), fig8 (sweeps) for images; fig3 (q(z), p(z),
 /// LP/HP samples) for a 2-D latent space.

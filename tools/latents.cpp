@@ -137,10 +137,14 @@ Matrix<float> low_posterior_latents(const AnyModel& m, const AggregatePosterior&
   return low_posterior_latents(prior_sampler(m), q, n, candidates, rng);
 }
 
-Matrix<float> high_posterior_latents(const AnyModel& m, const AggregatePosterior& q, Index n, Index candidates, Rng& rng) {
+Matrix<float> high_posterior_latents(const LatentSampler& s, const AggregatePosterior& q, Index n, Index candidates, Rng& rng) {
   require(candidates >= n && n >= 1, "high-posterior samples: need candidates >= n >= 1");
   const Matrix<float> z = q.sample(candidates, rng).cast<float>();
-  return rows_of(z, lowest_scores(log_generation_density(m, z), n));
+  return rows_of(z, lowest_scores(s.log_generation_density(z), n));
+}
+
+Matrix<float> high_posterior_latents(const AnyModel& m, const AggregatePosterior& q, Index n, Index candidates, Rng& rng) {
+  return high_posterior_latents(prior_sampler(m), q, n, candidates, rng);
 }
 
 }  // namespace dpvae::cli

@@ -94,6 +94,11 @@ Matrix<float> low_posterior_latents(const LatentSampler& s, const AggregatePoste
 /// the n lowest, lowest first.
 Matrix<float> low_posterior_latents(const AnyModel& m, const AggregatePosterior& q, Index n, Index candidates, Rng& rng);
 
+/// High-posterior latents of any sampler: `candidates` draws z ~ q(z), scored by the
+/// sampler's generation-space log-density (s.log_generation_density); the n lowest, lowest
+/// first. Throws dpvae::Error unless candidates >= n >= 1.
+Matrix<float> high_posterior_latents(const LatentSampler& s, const AggregatePosterior& q, Index n, Index candidates, Rng& rng);
+
 /// High-posterior latents: `candidates` draws z ~ q(z), scored by log N(f(z); 0, I); the n
 /// lowest, lowest first.
 Matrix<float> high_posterior_latents(const AnyModel& m, const AggregatePosterior& q, Index n, Index candidates, Rng& rng);

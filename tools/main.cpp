@@ -247,7 +247,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   auto* reproduce_cmd = app.add_subcommand("reproduce", "train and evaluate the 12 models of the paper's Table 1");
   reproduce_cmd->add_option("--dataset", repro.dataset, "mnist, fashion-mnist, two-moons, svhn, celeba, idx:DIR, folder:DIR or npy:FILE")->capture_default_str();
   add_image_options(reproduce_cmd, repro.images);
-  reproduce_cmd->add_option("--budget", repro.budget, "quick (under 40 minutes on 2 cores), paper (100,000 steps per model), or tiny (seconds; for tests)")
+  reproduce_cmd->add_option("--budget", repro.budget, "quick (1,500 steps at lr 1e-3: under 40 minutes on 2 cores), converge (15,000 steps at the preset's lr: about an hour per seed on 2 cores), paper (100,000 steps per model), or tiny (seconds; for tests)")
       ->capture_default_str();
   reproduce_cmd->add_option("--preset", repro.preset, "official (the paper's settings) or default")->capture_default_str();
   reproduce_cmd->add_option("--data-root", repro.data_root, "folder holding mnist/, fashion-mnist/, svhn/, celeba/")->capture_default_str();
