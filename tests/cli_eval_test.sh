@@ -33,11 +33,14 @@ else
   bad "sample --sampler gmm: $(tail -2 gmm.txt)"
 fi
 expect_error "unknown sampler" "unknown --sampler 'vamp'" $DPVAE sample dp --sampler vamp --out x.png
-if $DPVAE sample dp --sampler flow --n 64 --out flow.png >flow.txt 2>&1 && grep -q 'ex-post flow of 6 coupling blocks fitted to q(z)' flow.txt; then
-  pngs_ok "ex-post flow samples" flow.png
+if $DPVAE sample dp --sampler flow --flow-steps 300 --n 64 --out flow.png >flow.txt 2>&1 &&
+   grep -q 'ex-post flow of 6 coupling blocks fitted to q(z) of .* in 300 steps' flow.txt; then
+  pngs_ok "ex-post flow samples (--flow-steps 300)" flow.png
 else
   bad "sample --sampler flow: $(tail -2 flow.txt)"
 fi
+expect_error "--flow-steps without the flow" "--flow-steps needs --sampler flow" $DPVAE sample dp --flow-steps 10 --out x.png
+expect_error "sample into a .jpg name" "the figure is written as PNG; name a .png file" $DPVAE sample dp --out x.jpg
 expect_error "GMM with LP" "--sampler gmm draws from the ex-post sampler" $DPVAE sample dp --sampler gmm --low-posterior --out x.png
 expect_error "both LP and HP" "only one of" $DPVAE sample dp --low-posterior --high-posterior --out x.png
 expect_error "fewer candidates than samples" "--candidates" $DPVAE sample dp --low-posterior --candidates 10 --n 20 --out x.png

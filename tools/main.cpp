@@ -14,6 +14,8 @@
 #include <tbb/global_control.h>
 
 #include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -77,6 +79,13 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
     }
   }
   return row[b.size()];
+}
+
+/// The figure writers write PNG whatever the name says: another extension is refused.
+void require_png(const std::string& out) {
+  std::string ext = std::filesystem::path(out).extension().string();
+  for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  dpvae::detail::require(ext == ".png", "--out " + out + ": the figure is written as PNG; name a .png file");
 }
 
 /// " (did you mean --beta?)" for the first unexpected "--option" in a parse error, when an
@@ -189,6 +198,10 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
                      "prior (the model's own); gmm: a 10-component Gaussian mixture fitted ex post to the training "
                      "encodings (Ghosh et al. 2020); flow: the library's coupling flow fitted ex post to q(z) (Dai & Wipf 2019)")
       ->capture_default_str();
+  dpvae::Index sample_flow_steps = dpvae::FlowFitOptions{}.steps;
+  sample->add_option("--flow-steps", sample_flow_steps, "--sampler flow: Adam steps of the flow's fit")
+      ->capture_default_str()
+      ->check(CLI::Range(dpvae::Index{1}, dpvae::Index{10000000}));
 
   // --- evaluate --------------------------------------------------------------------------
   std::string eval_run, eval_out, eval_figures, eval_feature_net;
@@ -366,6 +379,8 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
     dpvae::detail::require(sample_sampler == "prior" || (!sample_low && !sample_high),
                            "--sampler " + sample_sampler +
                                " draws from the ex-post sampler; --low-posterior and --high-posterior score the model's prior");
+    dpvae::detail::require(sample_sampler == "flow" || sample->count("--flow-steps") == 0, "--flow-steps needs --sampler flow");
+    require_png(sample_out);
     auto r = load_run(sample_run);
     if (sample_sampler == "gmm") {
       const dpvae::ExPostGmm g = fit_expost_gmm(*r.model, r.data);
@@ -377,6 +392,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
     } else if (sample_sampler == "flow") {
       dpvae::FlowFitOptions fo;
       fo.seed = sample_seed;
+      fo.steps = sample_flow_steps;
       const dpvae::ExPostFlow f = fit_expost_flow(*r.model, r.data, fo);
       std::cout << "dpvae: ex-post flow of " << fo.blocks << " coupling blocks fitted to q(z) of " << r.data.train.rows()
                 << " training posteriors in " << fo.steps << " steps (last batch's NLL " << f.loss_history().back()
@@ -445,6 +461,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   if (*compare) {
     std::vector<LoadedRun> runs;
     for (const auto& r : compare_runs) runs.push_back(load_run(r));
+    require_png(compare_out);
     write_comparison(runs, compare_seed, compare_out);
     std::cout << "dpvae: wrote " << compare_out << "\n";
     return 0;
