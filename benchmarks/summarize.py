@@ -211,7 +211,7 @@ def metrics_section(d):
                          f"(K = {top[1]:,}): `DpVae::encode` and `decode_raw` build a fresh tape per call, glibc hands its "
                          "large buffers back to the kernel when they are freed, and the next call faults them in again "
                          "(the page faults above), which costs more than the network's arithmetic. The `dpvae` program "
-                         "therefore sets these two thresholds itself (mallopt, tools/main.cpp); a library user "
+                         "therefore sets these two thresholds itself (mallopt, tools/cli.cpp); a library user "
                          "evaluating in a loop can do the same.")
         lines.append("")
 
