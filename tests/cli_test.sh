@@ -100,6 +100,8 @@ a = tensors(sys.argv[1] + '/same_full/checkpoints/step-00000020.safetensors')
 b = tensors(sys.argv[1] + '/same/checkpoints/step-00000020.safetensors')
 sys.exit(0 if a == b and len(a) > 10 else 1)
 PY
+python3 -c "import json,sys; sys.exit(0 if json.load(open('same/config.json'))['steps'] == 20 else 1)" &&
+  pass "config.json holds the new total after --resume --steps 20" || bad "config.json after --resume --steps: $(grep steps same/config.json)"
 $R --steps 20 --out same --resume >same2.log 2>&1 && grep -q "has already run 20 of 20 steps" same2.log &&
   pass "the same command again with --resume: accepted, nothing left to run" || bad "same command again: $(tail -2 same2.log)"
 expect_error "a changed --beta with --resume" "^dpvae: error: --beta 3 differs from the run's stored value 6 (same/config.json); a resumed run keeps its settings (only --steps and --threads may change)$" \

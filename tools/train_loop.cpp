@@ -156,8 +156,15 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
   const bool writer = rank == 0;  // rank 0 alone writes files and progress
   std::ostream null_out(nullptr);
   std::ostream& log = writer ? std::cout : null_out;
+  // On resume with a new total, config.json is rewritten with it (and only it), so that the
+  // folder describes the run it holds (reproduce compares it with the run it asks for).
+  std::optional<RunConfig> restated;
   if (resume) {
     cfg = read_run_config(out);
+    if (steps_override > 0 && steps_override != cfg.steps) {
+      restated = cfg;
+      restated->steps = steps_override;
+    }
     if (steps_override > 0) cfg.steps = steps_override;
     if (threads_override >= 0) cfg.threads = threads_override;
   } else {
@@ -192,6 +199,7 @@ int train(RunConfig cfg, const fs::path& out, bool resume, std::int64_t steps_ov
     });
     log << "dpvae: resuming " << out.string() << " from " << from.checkpoint.filename().string() << " (step "
         << model->step() << ")\n";
+    if (writer && restated) write_run_config(out, *restated);
     for (const auto& why : from.skipped) log << "dpvae: skipped an unusable checkpoint: " << why << "\n";
   } else if (writer) {
     write_run_config(out, cfg);
