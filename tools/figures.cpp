@@ -237,52 +237,54 @@ void write_posterior_samples(LoadedRun& run, bool low, Index candidates, Index n
   plot::write_panels(png, {{p}});
 }
 
-void write_run_figures(const LoadedRun& run, const AggregatePosterior& q, const Matrix<float>& random_samples,
-                       Index candidates, std::uint64_t seed, const fs::path& folder) {
+namespace {
+
+/// Into `folder`: STEM-samples.png (random | low- | high-posterior samples of sampler s, for
+/// images) and STEM-latent.png (q(z) and s's density with its LP/HP samples, 2-D latents).
+/// `random` holds decoded random samples of s (at most 64 shown).
+void write_sampler_grids(const LoadedRun& run, const AggregatePosterior& q, const LatentSampler& s,
+                         const Matrix<float>& random, const std::string& stem, Index candidates, std::uint64_t seed,
+                         const fs::path& folder) {
   std::error_code ec;
   fs::create_directories(folder, ec);
   require(!ec, "cannot create the figure folder " + folder.string() + ": " + ec.message());
   const AnyModel& m = *run.model;
   const Data& d = run.data;
-  const std::string stem = file_stem(run.config);
-  const LatentSampler prior = prior_sampler(m);
   Rng frng(seed + 7);
-  const Matrix<float> lp = decode_all(m, low_posterior_latents(prior, q, 64, std::min<Index>(candidates, 6400), frng));
-  const Matrix<float> hp = decode_all(m, high_posterior_latents(prior, q, 64, std::min<Index>(candidates, 6400), frng));
-  if (d.images) {
+  const Matrix<float> lp = decode_all(m, low_posterior_latents(s, q, 64, std::min<Index>(candidates, 6400), frng));
+  const Matrix<float> hp = decode_all(m, high_posterior_latents(s, q, 64, std::min<Index>(candidates, 6400), frng));
+  if (d.images)
     plot::write_grid_comparison(folder / (stem + "-samples.png"),
-                                {{display_name(run.config) + ": random", random_samples.topRows(64)},
+                                {{display_name(run.config) + (s.name == "prior" ? "" : " + " + s.name) + ": random",
+                                  random.topRows(std::min<Index>(64, random.rows()))},
                                  {"low-posterior", lp},
                                  {"high-posterior", hp}},
                                 d.height, d.width, d.channels, 8, 2);
+  if (m.latent_dim() == 2) plot::write_panels(folder / (stem + "-latent.png"), {latent_panels(run, q, s, seed)});
+}
+
+}  // namespace
+
+void write_run_figures(const LoadedRun& run, const AggregatePosterior& q, const Matrix<float>& random_samples,
+                       Index candidates, std::uint64_t seed, const fs::path& folder) {
+  const AnyModel& m = *run.model;
+  const Data& d = run.data;
+  const std::string stem = file_stem(run.config);
+  write_sampler_grids(run, q, prior_sampler(m), random_samples, stem, candidates, seed, folder);
+  if (d.images) {
     std::vector<plot::GridPanel> trav{{"linear in z", traversal_images(run, 6, 10, false, seed)}};
     if (m.decoupled()) trav.push_back({"linear in z0 = f(z)", traversal_images(run, 6, 10, true, seed)});
     plot::write_grid_comparison(folder / (stem + "-traversals.png"), trav, d.height, d.width, d.channels, 10, 2);
     plot::write_image_grid(folder / (stem + "-sweeps.png"), sweep_images(run, 3, 10, seed), d.height, d.width,
                            d.channels, 10, 2);
   }
-  if (m.latent_dim() == 2) plot::write_panels(folder / (stem + "-latent.png"), {latent_panels(run, q, prior, seed)});
 }
 
 void write_sampler_figures(const LoadedRun& run, const AggregatePosterior& q, const LatentSampler& s, const std::string& tag,
                            Index candidates, std::uint64_t seed, const fs::path& folder) {
-  std::error_code ec;
-  fs::create_directories(folder, ec);
-  require(!ec, "cannot create the figure folder " + folder.string() + ": " + ec.message());
-  const AnyModel& m = *run.model;
-  const Data& d = run.data;
-  const std::string stem = file_stem(run.config) + "-" + tag;
-  Rng frng(seed + 7);
-  const Matrix<float> random = decode_all(m, s.sample(64, frng));
-  const Matrix<float> lp = decode_all(m, low_posterior_latents(s, q, 64, std::min<Index>(candidates, 6400), frng));
-  const Matrix<float> hp = decode_all(m, high_posterior_latents(s, q, 64, std::min<Index>(candidates, 6400), frng));
-  if (d.images)
-    plot::write_grid_comparison(folder / (stem + "-samples.png"),
-                                {{display_name(run.config) + " + " + s.name + ": random", random},
-                                 {"low-posterior", lp},
-                                 {"high-posterior", hp}},
-                                d.height, d.width, d.channels, 8, 2);
-  if (m.latent_dim() == 2) plot::write_panels(folder / (stem + "-latent.png"), {latent_panels(run, q, s, seed)});
+  Rng rng(seed + 11);
+  write_sampler_grids(run, q, s, decode_all(*run.model, s.sample(64, rng)), file_stem(run.config) + "-" + tag, candidates,
+                      seed, folder);
 }
 
 void write_pair_figures(const LoadedRun& vae, const LoadedRun& dp, const std::string& objective, std::uint64_t seed,

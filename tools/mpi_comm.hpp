@@ -36,9 +36,8 @@ class MpiComm final : public Comm {
   int size() const override { return size_; }
   void allreduce_sum(std::span<float> buf) override {
     dpvae::detail::require(buf.size() <= static_cast<std::size_t>(INT_MAX), "all-reduce: buffer too large for one MPI call");
-    const int rc = MPI_Allreduce(MPI_IN_PLACE, buf.data(), static_cast<int>(buf.size()), MPI_FLOAT, MPI_SUM,
-                                 MPI_COMM_WORLD);
-    dpvae::detail::require(rc == MPI_SUCCESS, "MPI_Allreduce failed (error " + std::to_string(rc) + ")");
+    check(MPI_Allreduce(MPI_IN_PLACE, buf.data(), static_cast<int>(buf.size()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
+          "MPI_Allreduce");
   }
   void barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
   std::vector<std::string> gather_to_root(const std::string& text) override {

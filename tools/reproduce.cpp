@@ -238,9 +238,10 @@ int reproduce(const ReproduceOptions& o, Comm& comm) {
     e.expost_gmm = e.expost_flow = job.prior == "standard";  // the fixes a standard-prior user would reach for, measured alike
     return evaluate(run, e, job.dir / "metrics.json");
   };
-  // Deal the jobs out: longest first (the steps × batch size still to train; a job whose
-  // metrics are complete costs nothing), each to the rank with the least work so far (lowest
-  // rank on ties). Every rank computes the same assignment from the same files.
+  // Deal the jobs out: longest first (a model's steps × batch size; a job whose metrics are
+  // complete costs nothing, a half-trained one its full length), each to the rank with the
+  // least work so far (lowest rank on ties). Every rank computes the same assignment from
+  // the same files.
   std::vector<int> owner(jobs.size(), 0);
   if (ranks > 1) {
     std::vector<double> cost(jobs.size());

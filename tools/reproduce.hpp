@@ -36,7 +36,7 @@ struct ReproduceOptions {
 /// With `comm` of K > 1 ranks (dpvae_mpi under mpirun), whole models go to ranks: rank 0
 /// trains the feature net while the others wait, then the models (objective × prior × seed)
 /// are dealt out by a fixed rule (longest first, each to the rank with the least work so far,
-/// from the steps × batch size still to train), every rank trains and evaluates its own with
+/// from each model's steps × batch size, 0 once evaluated), every rank trains and evaluates its own with
 /// o.threads threads, rank 0 gathers the metrics and alone writes the table and figures.
 /// Every model's result depends on its seed only, so K ranks write the same table.md and
 /// table.csv as one, byte for byte but for the wall-time line (README, "reproduce on many
