@@ -213,6 +213,20 @@ TEST_CASE("images: JPEG decoding, truncated and bad files named") {
   bmp.resize(bmp.size() - 10);
   CHECK(error_of([&] { images::decode_image(bmp, "b.bmp", 3, h, w); }) == "b.bmp: truncated BMP (fewer pixel bytes than the header's size)");
   CHECK(error_of([&] { images::decode_image({'n', 'o', 't', ' ', 'a', 'n'}, "x.png", 3, h, w); }).find("x.png: cannot decode (") == 0);
+  // stb reads a BMP with a "negative" compression field as raw pixels: truncation is caught.
+  bmp = bytes_of(d / "b.bmp");
+  for (int i = 30; i < 34; ++i) bmp[static_cast<std::size_t>(i)] = 0x91;
+  CHECK(images::decode_image(bmp, "b.bmp", 3, h, w) == make_image(1, 6, 5, 3));
+  bmp.resize(bmp.size() - 10);
+  CHECK(error_of([&] { images::decode_image(bmp, "b.bmp", 3, h, w); }) == "b.bmp: truncated BMP (fewer pixel bytes than the header's size)");
+  // A 63-byte BMP whose header claims 1536 × 393470 pixels (found by fuzz_image: stb allocated
+  // 1.8 GB for it) is refused from its header.
+  const std::vector<std::uint8_t> huge = {
+      0x42, 0x4d, 0x9a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x36, 0x00, 0x00, 0x00, 0x28, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00,
+      0x00, 0xfe, 0x00, 0x06, 0x00, 0x01, 0x00, 0x18, 0x00, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91,
+      0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0xf9, 0x00, 0x00, 0xff, 0x09, 0x7e, 0x59, 0x34, 0xed, 0xc8};
+  CHECK(error_of([&] { images::decode_image(huge, "huge.bmp", 3, h, w); }) ==
+        "huge.bmp: image size 1536 × 393470 is out of range (at most 2^26 pixels)");
 }
 
 TEST_CASE("images: centre crop and resize against an independent computation") {

@@ -25,6 +25,10 @@ using dpvae::detail::require;
 
 namespace {
 
+/// The largest image decode_image accepts, in pixels (8192 × 8192): stb's buffer for it and
+/// the copy returned are at most 256 MiB each at 4 bytes per pixel.
+constexpr std::int64_t kMaxPixels = std::int64_t{1} << 26;
+
 bool is_jpeg(const std::vector<std::uint8_t>& b) { return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF; }
 
 /// A JPEG's end-of-image marker FF D9 within its last KiB (trailing bytes after it are allowed).
@@ -88,7 +92,10 @@ std::string incomplete(const std::vector<std::uint8_t>& b) {
     const auto w = static_cast<std::int32_t>(little32(&b[18])), h = static_cast<std::int32_t>(little32(&b[22]));
     const unsigned bits = std::uint32_t{b[28]} | std::uint32_t{b[29]} << 8;
     const std::uint32_t compression = little32(&b[30]);
-    if (compression != 0 || w <= 0 || h == 0 || h == INT32_MIN) return "";  // compressed or malformed: left to stb
+    // stb reads the pixels raw unless the compression is RLE (1, 2) or 4..2^31 - 1 (refused);
+    // it reads them raw even for a "negative" compression.
+    const bool raw = compression == 0 || compression == 3 || compression >= 0x80000000u;
+    if (!raw || w <= 0 || h == 0 || h == INT32_MIN) return "";  // compressed or malformed: left to stb
     const std::uint64_t row = (static_cast<std::uint64_t>(bits) * static_cast<std::uint64_t>(w) + 31) / 32 * 4;
     const std::uint64_t need = std::uint64_t{offset} + row * static_cast<std::uint64_t>(h < 0 ? -static_cast<std::int64_t>(h) : h);
     if (n < need) return "truncated BMP (fewer pixel bytes than the header's size)";
@@ -121,14 +128,19 @@ std::vector<std::uint8_t> decode_image(const std::vector<std::uint8_t>& bytes, c
   require(channels == 1 || channels == 3, "decode_image: channels must be 1 or 3");
   if (bytes.empty()) fail(name + ": empty file");
   require(bytes.size() <= static_cast<std::size_t>(std::numeric_limits<int>::max()), name + ": file larger than 2 GiB");
+  // The header's size first, so that a header claiming a huge image is refused before stb
+  // allocates for it (a 60-byte BMP can claim 1536 × 393470 pixels).
+  int c = 0;
+  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &c) != 0)
+    require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= kMaxPixels,
+            name + ": image size " + size_text(height, width) + " is out of range (at most 2^26 pixels)");
   if (is_jpeg(bytes) && !has_jpeg_end(bytes)) fail(name + ": truncated JPEG (no end-of-image marker)");
   if (const std::string why = incomplete(bytes); !why.empty()) fail(name + ": " + why);
-  int c = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> px(
       stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &c, channels), stbi_image_free);
   if (!px) fail(name + ": cannot decode (" + std::string(stbi_failure_reason()) + ")");
-  require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= (std::int64_t{1} << 28),
-          name + ": image size " + size_text(height, width) + " is out of range");
+  require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= kMaxPixels,
+          name + ": image size " + size_text(height, width) + " is out of range (at most 2^26 pixels)");
   return std::vector<std::uint8_t>(px.get(), px.get() + static_cast<std::size_t>(height) * static_cast<std::size_t>(width) *
                                                             static_cast<std::size_t>(channels));
 }

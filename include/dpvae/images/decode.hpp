@@ -66,7 +66,7 @@ struct DecodeReport {
 
 /// One encoded image (PNG, JPEG, BMP, PGM, PPM) decoded to h × w × channels bytes, channels
 /// last. Throws dpvae::Error "name: reason" for bytes stb cannot decode, an empty file, a
-/// truncated JPEG, or a size beyond 2^28 pixels.
+/// truncated JPEG, or a size beyond 2^26 pixels (refused from the header, before decoding).
 std::vector<std::uint8_t> decode_image(const std::vector<std::uint8_t>& bytes, const std::string& name, int channels,
                                        int& height, int& width);
 
