@@ -2,7 +2,11 @@
 // ImageArray (benchmarks/pil_decode.py times the same files with PIL, as a PyTorch user's
 // Dataset does; benchmarks/run_images.sh runs both and writes results/images.json).
 //
-//   bench_images --write-jpegs DIR N   writes N JPEGs (see write_jpegs) into DIR and exits
+//   bench_images --write-jpegs DIR N [QUALITY]   writes N JPEGs (see write_jpegs) into DIR and
+//       exits (QUALITY: stb_image_write's, default 95; at 90 or less it subsamples chroma 4:2:0)
+//   bench_images --dump DIR OUT   decodes DIR as the decode_only benchmark does and writes the
+//       array's bytes (count × height × width × 3, uint8) to OUT, its shape as JSON to stdout
+//       (pil_decode.py --compare checks them against PIL's pixels)
 //   bench_images [--dir=DIR | --images=N] [Google Benchmark flags]
 //       times load_image_folder on DIR (or on N JPEGs written into a temporary folder, default
 //       3000, removed at the end)
@@ -87,10 +91,11 @@ std::vector<std::uint8_t> celeba_like(std::uint32_t k) {
   return px;
 }
 
-/// Writes n CelebA-like JPEGs (celeba_like, stb_image_write at quality 95, which stores
-/// chroma at full resolution, 4:4:4) as DIR/000001.jpg …, on all cores; returns their mean
-/// size in bytes. Exits with a message when a file cannot be written.
-double write_jpegs(const fs::path& dir, Index n) {
+/// Writes n CelebA-like JPEGs (celeba_like, stb_image_write at `quality`: at 95 it stores
+/// chroma at full resolution, 4:4:4; at 90 or less subsampled 4:2:0, as CelebA's files) as
+/// DIR/000001.jpg …, on all cores; returns their mean size in bytes. Exits with a message when
+/// a file cannot be written.
+double write_jpegs(const fs::path& dir, Index n, int quality = 95) {
   fs::create_directories(dir);
   std::vector<std::uintmax_t> bytes(static_cast<std::size_t>(n));
   std::atomic<bool> failed{false};
@@ -100,7 +105,7 @@ double write_jpegs(const fs::path& dir, Index n) {
     const fs::path p = dir / name;
     const std::vector<std::uint8_t> px = celeba_like(static_cast<std::uint32_t>(k));
     std::error_code ec;
-    if (stbi_write_jpg(p.string().c_str(), 178, 218, 3, px.data(), 95) == 0) failed = true;
+    if (stbi_write_jpg(p.string().c_str(), 178, 218, 3, px.data(), quality) == 0) failed = true;
     bytes[static_cast<std::size_t>(k)] = fs::file_size(p, ec);
     if (ec) failed = true;
   });
@@ -138,17 +143,40 @@ void load_folder(benchmark::State& state, const fs::path& dir, dpvae::images::Ge
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "--write-jpegs") {
-    if (argc != 4) {
-      std::cerr << "usage: bench_images --write-jpegs DIR N\n";
+    if (argc != 4 && argc != 5) {
+      std::cerr << "usage: bench_images --write-jpegs DIR N [QUALITY]\n";
       return 2;
     }
     const Index n = std::atoll(argv[3]);
-    if (n < 1) {
-      std::cerr << "bench_images: N must be >= 1\n";
+    const int quality = argc == 5 ? std::atoi(argv[4]) : 95;
+    if (n < 1 || quality < 1 || quality > 100) {
+      std::cerr << "bench_images: N must be >= 1 and QUALITY in [1, 100]\n";
       return 2;
     }
-    const double mean = write_jpegs(argv[2], n);
+    const double mean = write_jpegs(argv[2], n, quality);
     std::cout << "{\"files\": " << n << ", \"mean_bytes\": " << std::lround(mean) << "}\n";
+    return 0;
+  }
+
+  if (argc >= 2 && std::string(argv[1]) == "--dump") {
+    if (argc != 4) {
+      std::cerr << "usage: bench_images --dump DIR OUT\n";
+      return 2;
+    }
+    try {
+      const dpvae::images::ImageFolder f = dpvae::images::load_image_folder(argv[2], dpvae::images::DecodeOptions{});
+      std::FILE* out = std::fopen(argv[3], "wb");
+      if (out == nullptr || std::fwrite(f.images.pixels.data(), 1, f.images.pixels.size(), out) != f.images.pixels.size() ||
+          std::fclose(out) != 0) {
+        std::cerr << "bench_images: cannot write " << argv[3] << "\n";
+        return 1;
+      }
+      std::cout << "{\"count\": " << f.images.count << ", \"height\": " << f.images.height << ", \"width\": " << f.images.width
+                << ", \"channels\": " << f.images.channels << "}\n";
+    } catch (const std::exception& e) {
+      std::cerr << "bench_images: " << e.what() << "\n";
+      return 1;
+    }
     return 0;
   }
 

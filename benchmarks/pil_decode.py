@@ -4,6 +4,7 @@
 runs both on the same files).
 
     pil_decode.py DIR --threads 1|2 [--decode-only] [--repeat R] [--out FILE.json]
+    pil_decode.py DIR --compare RAW [--out FILE.json]
 
 Per file, what torchvision's CelebA pipeline (CenterCrop(140), Resize(64)) does on PIL images:
 Image.open(f).convert('RGB'), the centre crop 140 × 140 at (left 19, top 39), resize((64, 64),
@@ -18,6 +19,10 @@ in shared memory (the peer at its best: no pixels pickled through a pipe; a Data
 also send each batch back through shared memory and collate it). The pool is started before
 the clock (as persistent_workers=True), and the files are read once before any timing (page
 cache, as for dpvae).
+
+--compare RAW: no timing; decodes the folder once (decode only) and compares PIL's pixels with
+RAW, the bytes `bench_images --dump DIR RAW` wrote (dpvae's decoding of the same files):
+reports the bytes and images that differ and the largest difference.
 
 Timed per run: listing and sorting the folder, every file's decoding, the array filled.
 Reported (stdout and --out): the wall seconds of each of R runs (default 3) and images_per_s
@@ -86,10 +91,26 @@ def main():
     ap.add_argument("--decode-only", action="store_true")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out")
+    ap.add_argument("--compare", metavar="RAW")
     a = ap.parse_args()
     files = list_files(a.dir)
     if not files:
         sys.exit(f"pil_decode.py: no image files in {a.dir}")
+    if a.compare:
+        pil = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+        ours = np.fromfile(a.compare, dtype=np.uint8)
+        if ours.size != pil.size:
+            sys.exit(f"pil_decode.py: {a.compare} holds {ours.size} bytes, PIL decoded {pil.size}")
+        diff = np.abs(ours.reshape(pil.shape).astype(np.int16) - pil.astype(np.int16))
+        r = {"tool": "PIL", "mode": "compare", "files": len(files), "bytes": int(pil.size),
+             "bytes_differing": int(np.count_nonzero(diff)),
+             "images_differing": int(np.count_nonzero(diff.reshape(len(files), -1).max(axis=1))),
+             "max_abs_diff": int(diff.max()), "pil": Image.__version__}
+        print(json.dumps(r))
+        if a.out:
+            with open(a.out, "w") as f:
+                json.dump(r, f, indent=1)
+        return
     if a.decode_only:
         DECODE_ONLY = True
         with Image.open(files[0]) as im:

@@ -7,7 +7,9 @@
 #
 # (1) `bench_images --write-jpegs` writes the memory folder's N JPEGs (default 20000; 178 ×
 # 218, stb_image_write quality 95) into a temporary folder; the rate folder holds hard links
-# to its first N (default 3000), so that both sides decode the same files. (2) In R
+# to its first N (default 3000), so that both sides decode the same files. (1b) With PIL:
+# 500 more JPEGs at quality 95 (4:4:4) and 500 at 90 (4:2:0), decoded by both and compared
+# byte for byte (bench_images --dump, pil_decode.py --compare). (2) In R
 # alternating rounds (default 3; the machine is shared, so both sides see the same load):
 # bench_images times load_image_folder with celeba_geometry(64) and decode only, at 1 thread,
 # 2 threads and all cores; pil_decode.py times PIL's loop at 1 and 2 (Pool(2)) workers, both
@@ -68,6 +70,18 @@ for p in "$work"/mem/*.jpg; do  # 000001.jpg …: in order
   i=$((i + 1))
 done
 
+# The same pixels as PIL? 500 JPEGs at quality 95 (4:4:4) and 500 at quality 90 (4:2:0, as
+# CelebA's files), decoded by dpvae (bench_images --dump) and by PIL (pil_decode.py --compare).
+if [ -n "$py" ]; then
+  for q in 95 90; do
+    echo "== images: dpvae's pixels against PIL's, quality $q"
+    "$bi" --write-jpegs "$work/q$q" 500 $q > /dev/null
+    "$bi" --dump "$work/q$q" "$work/q$q.raw" > /dev/null
+    "$py" "$root/benchmarks/pil_decode.py" "$work/q$q" --compare "$work/q$q.raw" --out "$work/compare_q$q.json"
+    rm -f "$work/q$q.raw"
+  done
+fi
+
 for r in $(seq 1 "$rounds"); do
   echo "== images: decoding rate, round $r of $rounds: dpvae ($rate_n files)"
   "$bi" --dir="$work/rate" --benchmark_min_time=0.5 --benchmark_out="$work/dpvae_$r.json" --benchmark_out_format=json
@@ -102,6 +116,13 @@ for r in range(1, rounds + 1):
         if m and b.get("run_type", "iteration") == "iteration":
             dp.setdefault((m.group(1), int(m.group(2))), []).append(b["images_per_s"])
 pil, pil_info = {}, {}
+pixels = []
+for q, chroma in ((95, "4:4:4"), (90, "4:2:0")):
+    p = os.path.join(work, f"compare_q{q}.json")
+    if os.path.exists(p):
+        c = json.load(open(p))
+        c.update(quality=q, chroma=chroma)
+        pixels.append(c)
 for p in sorted(glob.glob(os.path.join(work, "pil_*.json"))):
     j = json.load(open(p))
     pil.setdefault((j["mode"], j["threads"]), []).append(j["images_per_s"])
@@ -126,7 +147,7 @@ res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%
        "jpegs": {"width": 178, "height": 218, "quality": 95, "chroma": "4:4:4 (stb_image_write at quality > 90)",
                  "mean_bytes": jpegs["mean_bytes"], "content": "synthetic CelebA-like faces (bench_images celeba_like)"},
        "rate_files": len([f for f in os.listdir(os.path.join(work, "rate")) if f.endswith(".jpg")]),
-       "rate": rate, "pil": pil_info, "memory_files": mem_files, "memory": memory}
+       "rate": rate, "pil": pil_info, "pixels_against_pil": pixels, "memory_files": mem_files, "memory": memory}
 tmp = out + ".tmp"
 with open(tmp, "w") as f:
     json.dump(res, f, indent=1)
@@ -135,6 +156,9 @@ print(f"run_images.sh: wrote {out}")
 for row in rate:
     print(f"  {row['mode']:12s} threads {row['threads']:2d}: dpvae {row['dpvae_images_per_s']:8.0f} img/s"
           + (f", PIL {row['pil_images_per_s']:8.0f} img/s, ratio {row['ratio']:.2f}" if "ratio" in row else ""))
+for c in pixels:
+    print(f"  pixels against PIL, quality {c['quality']} ({c['chroma']}): {c['bytes_differing']} of {c['bytes']} bytes differ "
+          f"(in {c['images_differing']} of {c['files']} images), max |difference| {c['max_abs_diff']}")
 for m in memory:
     print(f"  memory {m['run']:12s}: peak {m['peak_rss_bytes'] / 2**20:7.1f} MiB, array {m['array_bytes'] / 2**20:7.1f} MiB, "
           f"(peak - baseline) / array {m['extra_over_array']:.3f}, {m['wall_s']:.2f} s")

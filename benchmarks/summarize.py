@@ -270,6 +270,18 @@ def images_section(d):
         lines.append(f"| {work} | {r['threads']} | {r['dpvae_images_per_s']:,.0f} | "
                      + (f"{r['pil_images_per_s']:,.0f} | {r['ratio']:.2f} |" if "ratio" in r else "— | — |"))
     lines.append("")
+    if j.get("pixels_against_pil"):
+        lines.append("The same pixels as PIL? Decode only, dpvae (`bench_images --dump`) against PIL "
+                     "(`pil_decode.py --compare`), on 500 further CelebA-like JPEGs per quality:")
+        lines.append("")
+        lines.append("| stb_image_write quality | chroma | images | bytes differing | images differing | max |difference| |")
+        lines.append("|---|---|---|---|---|---|")
+        for c in j["pixels_against_pil"]:
+            lines.append(f"| {c['quality']} | {c['chroma']} | {c['files']:,} | {c['bytes_differing']:,} of {c['bytes']:,} | "
+                         f"{c['images_differing']:,} | {c['max_abs_diff']} |")
+            targets.append((f"images: JPEG pixels equal PIL's, {c['chroma']}", f"{c['bytes_differing']:,} bytes differ",
+                            "0", c["bytes_differing"] == 0))
+        lines.append("")
     lines.append(f"Peak memory of loading {j['memory_files']:,} of these JPEGs at 64 × 64 (`bench_load_memory`, each run "
                  "a fresh process, all cores): *before*, the process's resident set just before `load_image_folder`; "
                  "*peak*, getrusage's ru_maxrss after it; the uint8 array is count × 64 × 64 × 3 bytes. With "

@@ -186,6 +186,43 @@ TEST_CASE("images: JPEG decoding, truncated and bad files named") {
   double err = 0;
   for (std::size_t i = 0; i < px.size(); ++i) err += std::abs(static_cast<double>(got[i]) - px[i]);
   CHECK(err / static_cast<double>(px.size()) < 3.0);  // quality 100, chroma subsampled
+  // Grey from a colour JPEG: its luma channel Y = 0.299 R + 0.587 G + 0.114 B (JFIF).
+  const auto luma = images::decode_image(bytes_of(d / "a.jpg"), "a.jpg", 1, h, w);
+  REQUIRE(luma.size() == px.size() / 3);
+  err = 0;
+  for (std::size_t i = 0; i < luma.size(); ++i)
+    err += std::abs(luma[i] - (0.299 * px[3 * i] + 0.587 * px[3 * i + 1] + 0.114 * px[3 * i + 2]));
+  CHECK(err / static_cast<double>(luma.size()) < 2.0);
+  // Chroma subsampled 4:2:0 (stb_image_write at quality 90, as CelebA's files): upsampled back.
+  REQUIRE(stbi_write_jpg((d / "s.jpg").string().c_str(), 40, 24, 3, px.data(), 90) != 0);
+  const auto sub = images::decode_image(bytes_of(d / "s.jpg"), "s.jpg", 3, h, w);
+  REQUIRE(sub.size() == px.size());
+  err = 0;
+  for (std::size_t i = 0; i < px.size(); ++i) err += std::abs(static_cast<double>(sub[i]) - px[i]);
+  CHECK(err / static_cast<double>(px.size()) < 4.0);
+  // A grey JPEG into RGB: R = G = B, each the grey level.
+  std::vector<std::uint8_t> grey(24 * 40);
+  for (std::size_t i = 0; i < grey.size(); ++i) grey[i] = px[3 * i + 1];
+  REQUIRE(stbi_write_jpg((d / "g.jpg").string().c_str(), 40, 24, 1, grey.data(), 100) != 0);
+  const auto rgb = images::decode_image(bytes_of(d / "g.jpg"), "g.jpg", 3, h, w);
+  REQUIRE(rgb.size() == 3 * grey.size());
+  err = 0;
+  bool replicated = true;
+  for (std::size_t i = 0; i < grey.size(); ++i) {
+    replicated = replicated && rgb[3 * i] == rgb[3 * i + 1] && rgb[3 * i] == rgb[3 * i + 2];
+    err += std::abs(static_cast<double>(rgb[3 * i]) - grey[i]);
+  }
+  CHECK(replicated);
+  CHECK(err / static_cast<double>(grey.size()) < 2.0);
+  // Corrupt data libjpeg recovers from (stray bytes before the end-of-image marker: a
+  // warning) decodes to the same pixels, as PIL accepts it; a header that is not a JPEG's
+  // is named.
+  auto stray = bytes_of(d / "a.jpg");
+  REQUIRE(stray.size() > 2);
+  stray.insert(stray.end() - 2, {0x12, 0x34, 0x56});
+  CHECK(images::decode_image(stray, "stray.jpg", 3, h, w) == got);
+  std::vector<std::uint8_t> headless = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x02, 0xFF, 0xD9};
+  CHECK(error_of([&] { images::decode_image(headless, "bad.jpg", 3, h, w); }).find("bad.jpg: cannot decode (") == 0);
   auto bytes = bytes_of(d / "a.jpg");
   bytes.resize(bytes.size() / 2);
   CHECK(error_of([&] { images::decode_image(bytes, "half.jpg", 3, h, w); }).find("half.jpg: truncated JPEG") == 0);

@@ -1,6 +1,7 @@
 // tools/figures.cpp — implementation of tools/figures.hpp.
 #include "figures.hpp"
 
+#include "latents.hpp"
 #include "plot.hpp"
 
 #include <dpvae/prior/priors.hpp>

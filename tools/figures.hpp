@@ -5,7 +5,6 @@
 // curves of `reproduce`. One heat-map builder and one palette serve them all.
 #pragma once
 
-#include "latents.hpp"
 #include "run_folder.hpp"
 
 #include <nlohmann/json.hpp>
@@ -15,7 +14,13 @@
 #include <string>
 #include <vector>
 
+// Declared only: their header (latents.hpp, with dpvae/eval.hpp) costs every file that
+// includes it some 40 s of compilation, and the training loop needs neither.
+namespace dpvae {
+class AggregatePosterior;
+}
 namespace dpvae::cli {
+struct LatentSampler;
 
 /// Writes `n` samples of a run as a PNG: an image grid, or for 2-D data a scatter plot of the
 /// samples over the training data.

@@ -1,6 +1,6 @@
 // src/images/cache.cpp — implementation of dpvae/images/cache.hpp.
 //
-// File layout (little-endian): "DPVAEIMG", u32 version (1), u32 0, u64 fingerprint,
+// File layout (little-endian): "DPVAEIMG", u32 version (2), u32 0, u64 fingerprint,
 // u64 #text, each (u64 length, bytes), u64 #arrays, each (i64 count, height, width, channels,
 // u64 #labels), then each array's pixels and its labels as i32, then u32 CRC-32 (zlib) of
 // everything before it.
@@ -26,7 +26,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kMagic[8] = {'D', 'P', 'V', 'A', 'E', 'I', 'M', 'G'};
-constexpr std::uint32_t kVersion = 1;
+// 2: JPEGs decoded by libjpeg-turbo (1: by stb, whose pixels differ by a level or two), so a
+// cache of version 1 is stale and rewritten.
+constexpr std::uint32_t kVersion = 2;
 static_assert(std::endian::native == std::endian::little, "the image cache is written little-endian");
 
 struct Fnv {

@@ -1,10 +1,12 @@
-// src/images/decode.cpp — implementation of dpvae/images/decode.hpp (stb from Debian's libstb).
+// src/images/decode.cpp — implementation of dpvae/images/decode.hpp: JPEG with libjpeg-turbo
+// (its TurboJPEG API, Debian's libturbojpeg0), every other format with stb (Debian's libstb).
 #include "dpvae/images/decode.hpp"
 
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
 #include <tbb/parallel_for.h>
+#include <turbojpeg.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -37,6 +39,14 @@ bool has_jpeg_end(const std::vector<std::uint8_t>& b) {
   for (std::size_t i = b.size(); i-- > from + 1;)
     if (b[i - 1] == 0xFF && b[i] == 0xD9) return true;
   return false;
+}
+
+/// This thread's TurboJPEG decompressor (decode_images calls decode_image on all cores; a
+/// handle holds libjpeg's state and is not shared between threads).
+tjhandle jpeg_decompressor() {
+  thread_local const std::unique_ptr<void, int (*)(tjhandle)> handle(tjInitDecompress(), tjDestroy);
+  if (!handle) fail("cannot start libjpeg-turbo's decompressor: " + std::string(tjGetErrorStr2(nullptr)));
+  return handle.get();
 }
 
 std::string size_text(Index h, Index w) { return std::to_string(w) + " × " + std::to_string(h); }
@@ -136,6 +146,28 @@ std::vector<std::uint8_t> decode_image(const std::vector<std::uint8_t>& bytes, c
             name + ": image size " + size_text(height, width) + " is out of range (at most 2^26 pixels)");
   if (is_jpeg(bytes) && !has_jpeg_end(bytes)) fail(name + ": truncated JPEG (no end-of-image marker)");
   if (const std::string why = incomplete(bytes); !why.empty()) fail(name + ": " + why);
+  if (is_jpeg(bytes)) {
+    // libjpeg-turbo with libjpeg's defaults (accurate integer IDCT, smooth chroma upsampling):
+    // what PIL decodes, pixel for pixel (docs/data.md "Decoding"). Warnings (corrupt data
+    // libjpeg recovers from) are accepted, as PIL accepts them; a CMYK or YCCK JPEG is left
+    // to stb below (libjpeg-turbo does not convert it to RGB).
+    tjhandle tj = jpeg_decompressor();
+    const auto size = static_cast<unsigned long>(bytes.size());
+    int subsampling = 0, colourspace = 0;
+    if (tjDecompressHeader3(tj, bytes.data(), size, &width, &height, &subsampling, &colourspace) != 0)
+      fail(name + ": cannot decode (" + std::string(tjGetErrorStr2(tj)) + ")");
+    require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= kMaxPixels,
+            name + ": image size " + size_text(height, width) + " is out of range (at most 2^26 pixels)");
+    if (colourspace != TJCS_CMYK && colourspace != TJCS_YCCK) {
+      std::vector<std::uint8_t> out(static_cast<std::size_t>(height) * static_cast<std::size_t>(width) *
+                                    static_cast<std::size_t>(channels));
+      if (tjDecompress2(tj, bytes.data(), size, out.data(), width, 0, height, channels == 3 ? TJPF_RGB : TJPF_GRAY,
+                        TJFLAG_LIMITSCANS) != 0 &&
+          tjGetErrorCode(tj) != TJERR_WARNING)
+        fail(name + ": cannot decode (" + std::string(tjGetErrorStr2(tj)) + ")");
+      return out;
+    }
+  }
   std::unique_ptr<stbi_uc, void (*)(void*)> px(
       stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &c, channels), stbi_image_free);
   if (!px) fail(name + ": cannot decode (" + std::string(stbi_failure_reason()) + ")");

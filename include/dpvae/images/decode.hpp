@@ -1,20 +1,23 @@
-// dpvae/images/decode.hpp — decoding image files into an ImageArray: stb (Debian's libstb)
-// decodes PNG, JPEG, BMP, PGM and PPM; the geometry (an expected size, a centre crop, a
+// dpvae/images/decode.hpp — decoding image files into an ImageArray: libjpeg-turbo (Debian's
+// libturbojpeg0) decodes JPEG, stb (Debian's libstb) PNG, BMP, PGM and PPM; the geometry (an expected size, a centre crop, a
 // resize) is applied per image; files are decoded on all cores; every bad file is found
 // before any training starts. Part of dpvae::images, the compiled component (docs/data.md).
 //
 // Conventions (docs/data.md "Decoding"):
 //  * channels: 3 decodes RGB (a grey image is replicated into R = G = B, alpha is dropped,
 //    16-bit samples are scaled to 8 bits: PIL's convert('RGB')); 1 decodes grey (a colour
-//    image becomes stb's luma (77 R + 150 G + 29 B) / 256: PIL's convert('L') up to rounding).
+//    JPEG gives its luma channel Y as libjpeg outputs it, another colour image stb's luma
+//    (77 R + 150 G + 29 B) / 256: PIL's convert('L') up to rounding).
+//  * JPEG: libjpeg's defaults (accurate integer IDCT, smooth chroma upsampling), the pixels
+//    PIL decodes; libjpeg's warnings (corrupt data it recovers from) are accepted, as by PIL.
 //  * crop: the centre crop of crop_height × crop_width takes rows [(H − h)/2, (H − h)/2 + h)
 //    and columns [(W − w)/2, …) (integer division, as torchvision's CenterCrop rounds
 //    (H − h)/2 to nearest: identical for the even differences of CelebA and squares).
 //  * resize: stb_image_resize's Catmull–Rom cubic (a = −0.5, PIL's BICUBIC kernel), its
 //    support widened by the scale when shrinking (antialiased, as PIL; not OpenCV's
 //    INTER_CUBIC, which aliases), edges clamped, in the images' own (sRGB) values, rounded.
-//  * a JPEG must end in its end-of-image marker (FF D9, within the last 1 KiB): stb fills a
-//    truncated JPEG with grey and reports success; PIL refuses it ("image file is truncated").
+//  * a JPEG must end in its end-of-image marker (FF D9, within the last 1 KiB): libjpeg fills
+//    a truncated JPEG with grey and only warns; PIL refuses it ("image file is truncated").
 #pragma once
 
 #include "dpvae/core.hpp"
@@ -65,7 +68,9 @@ struct DecodeReport {
 };
 
 /// One encoded image (PNG, JPEG, BMP, PGM, PPM) decoded to h × w × channels bytes, channels
-/// last. Throws dpvae::Error "name: reason" for bytes stb cannot decode, an empty file, a
+/// last: JPEG by libjpeg-turbo at libjpeg's defaults (PIL's pixels), the others (and CMYK
+/// JPEGs) by stb (docs/data.md "Decoding"). Throws dpvae::Error "name: reason" for bytes
+/// neither can decode, an empty file, a
 /// truncated JPEG, or a size beyond 2^26 pixels (refused from the header, before decoding).
 std::vector<std::uint8_t> decode_image(const std::vector<std::uint8_t>& bytes, const std::string& name, int channels,
                                        int& height, int& width);
