@@ -274,7 +274,7 @@ def images_section(d):
         lines.append("The same pixels as PIL? Decode only, dpvae (`bench_images --dump`) against PIL "
                      "(`pil_decode.py --compare`), on 500 further CelebA-like JPEGs per quality:")
         lines.append("")
-        lines.append("| stb_image_write quality | chroma | images | bytes differing | images differing | max |difference| |")
+        lines.append("| stb_image_write quality | chroma | images | bytes differing | images differing | largest difference |")
         lines.append("|---|---|---|---|---|---|")
         for c in j["pixels_against_pil"]:
             lines.append(f"| {c['quality']} | {c['chroma']} | {c['files']:,} | {c['bytes_differing']:,} of {c['bytes']:,} | "

@@ -5,7 +5,7 @@
 
 #include "run_config.hpp"
 
-#include <dpvae/eval.hpp>
+#include <dpvae/eval/feature_net.hpp>
 
 #include <cstdint>
 #include <filesystem>

@@ -1,7 +1,7 @@
 // tools/image_sets.cpp — implementation of tools/image_sets.hpp.
 #include "image_sets.hpp"
 
-#include "latents.hpp"
+#include "network_batches.hpp"
 #include "run_folder.hpp"
 
 #include <dpvae/data/idx.hpp>
