@@ -146,6 +146,13 @@ for spec in "unknown|unknown key 'learning_rate'" "range|config.json: --latent-d
   row "config.json: $kind (resume)" "$phrase" cfg_$kind $DPVAE train --resume --out cfg_$kind
 done
 
+# --- integer options: a number out of the type's range or not a number is refused, not clamped ---
+row "--seed beyond 2^64 - 1" "--seed: must be an integer in \[0, 18446744073709551615\], not '99999999999999999999999'" base \
+  $T --steps 2 --seed 99999999999999999999999 --out r1
+row "--seed negative" "--seed: must be an integer in \[0, " base $T --steps 2 --seed -1 --out r1
+row "--seeds not a number" "--seeds: must be an integer in \[1, 1000\], not 'abc'" base $DPVAE reproduce --dataset two-moons --seeds abc --out r1
+row "--steps fractional" "--steps: must be an integer in \[1, 1000000000\], not '2.5'" base $DPVAE reproduce --dataset two-moons --steps 2.5 --out r1
+
 # --- output that cannot be written -----------------------------------------------------------
 echo "a file" >afile
 row "run folder under a regular file" "cannot create the run folder" afile $T --steps 2 --out afile/run

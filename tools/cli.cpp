@@ -17,8 +17,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cstdint>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -27,6 +30,25 @@
 #endif
 
 namespace {
+
+/// An integer option's check, run on its text before CLI11 converts it: the whole text a
+/// decimal integer in [lo, hi], else "must be an integer in [lo, hi], not 'TEXT'". (CLI11's
+/// Range calls "abc" out of range, and its conversion clamps 10^23 to the type's largest
+/// value instead of refusing it.)
+template <class T>
+CLI::Validator integer_in(T lo, T hi) {
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  return CLI::Validator(
+      [lo, hi, range](std::string& v) {
+        T x{};
+        const char* end = v.data() + v.size();
+        const auto [p, ec] = std::from_chars(v.data(), end, x);
+        if (v.empty() || ec != std::errc() || p != end || x < lo || x > hi)
+          return "must be an integer in " + range + ", not '" + v + "'";
+        return std::string();
+      },
+      range, "integer in " + range);
+}
 
 /// An error message on one line: control characters (a newline in a file name) shown as \n, \r,
 /// \t or \xHH.
@@ -123,9 +145,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "dpvae 0.1.0");
 
-  const CLI::Validator non_negative(
-      [](std::string& v) { return !v.empty() && v[0] == '-' ? std::string("must be >= 0") : std::string(); }, "",
-      "non-negative");
+  const CLI::Validator non_negative = integer_in<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max());
 
   // --- train -----------------------------------------------------------------------------
   RunConfig cfg;
@@ -199,7 +219,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   dpvae::Index sample_flow_steps = dpvae::FlowFitOptions{}.steps;
   sample->add_option("--flow-steps", sample_flow_steps, "--sampler flow: Adam steps of the flow's fit")
       ->capture_default_str()
-      ->check(CLI::Range(dpvae::Index{1}, dpvae::Index{10000000}));
+      ->check(integer_in<dpvae::Index>(1, 10000000));
 
   // --- evaluate --------------------------------------------------------------------------
   std::string eval_run, eval_out, eval_figures, eval_feature_net;
@@ -225,14 +245,14 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
                            "FID Inception weights (scripts/convert-fid-inception.py): also standard FID, FID(LP) and KID");
   evaluate_cmd->add_option("--standard-fid-samples", eval_opts.standard_fid_samples,
                            "images per side of the standard FID (capped at --samples and the test set)")
-      ->capture_default_str()->check(CLI::Range(2, 1000000));
+      ->capture_default_str()->check(integer_in<std::int64_t>(2, 1000000));
   evaluate_cmd->add_option("--seed", eval_opts.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
   evaluate_cmd->add_flag("--expost-gmm", eval_opts.expost_gmm,
                          "also every generation metric with a 10-component GMM fitted ex post to the training encodings in place of the prior");
   evaluate_cmd->add_flag("--expost-flow", eval_opts.expost_flow,
                          "also every generation metric with a coupling flow fitted ex post to q(z) in place of the prior");
   evaluate_cmd->add_option("--expost-flow-steps", eval_opts.expost_flow_steps, "Adam steps of the ex-post flow's fit")
-      ->capture_default_str()->check(CLI::Range(1, 10000000));
+      ->capture_default_str()->check(integer_in<std::int64_t>(1, 10000000));
   int eval_threads = 0;
   evaluate_cmd->add_option("--threads", eval_threads, "worker threads (0 = all cores)")->capture_default_str();
 
@@ -266,12 +286,12 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   reproduce_cmd->add_option("--threads", repro.threads, "worker threads (0 = all cores)")->capture_default_str();
   reproduce_cmd->add_option("--seed", repro.seed, "random seed (>= 0): the first seed")->capture_default_str()->check(non_negative);
   reproduce_cmd->add_option("--seeds", repro.seeds, "models per objective and prior (seeds SEED, SEED + 1, ...): entries are mean ± sd")
-      ->capture_default_str()->check(CLI::Range(1, 1000));
-  reproduce_cmd->add_option("--steps", repro.steps, "training steps per model (default: the budget's)")->check(CLI::Range(1, 1000000000));
+      ->capture_default_str()->check(integer_in<std::int64_t>(1, 1000));
+  reproduce_cmd->add_option("--steps", repro.steps, "training steps per model (default: the budget's)")->check(integer_in<std::int64_t>(1, 1000000000));
   reproduce_cmd->add_option("--fid-weights", repro.fid_weights,
                             "FID Inception weights (scripts/convert-fid-inception.py): standard FID and FID(LP) columns too");
   reproduce_cmd->add_option("--standard-fid-samples", repro.standard_fid_samples, "images per side of the standard FID")
-      ->capture_default_str()->check(CLI::Range(2, 1000000));
+      ->capture_default_str()->check(integer_in<std::int64_t>(2, 1000000));
 
   // --- compare ---------------------------------------------------------------------------
   std::vector<std::string> compare_runs;
@@ -294,21 +314,21 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   fid_cmd->add_option("--save-stats", fid_opts.save_stats, "write A's statistics (mu, sigma) to this safetensors file");
   fid_cmd->add_option("--json", fid_opts.json_out, "also write the result as JSON");
   fid_cmd->add_flag("--features", fid_opts.features, "A and B hold features ('features' n×F), not images");
-  fid_cmd->add_option("--batch-size", fid_opts.batch, "images per batch")->capture_default_str()->check(CLI::Range(1, 100000));
+  fid_cmd->add_option("--batch-size", fid_opts.batch, "images per batch")->capture_default_str()->check(integer_in<std::int64_t>(1, 100000));
   fid_cmd->add_option("--samples", fid_opts.run_samples, "samples drawn from a run's prior when A or B is a run folder")
-      ->capture_default_str()->check(CLI::Range(2, 1000000));
+      ->capture_default_str()->check(integer_in<std::int64_t>(2, 1000000));
   fid_cmd->add_option("--seed", fid_opts.seed, "seed of a run's samples and of KID's subsets (>= 0)")->capture_default_str()->check(non_negative);
-  fid_cmd->add_option("--kid-subsets", fid_opts.kid_subsets, "KID subsets")->capture_default_str()->check(CLI::Range(1, 100000));
-  fid_cmd->add_option("--kid-subset-size", fid_opts.kid_subset_size, "KID subset size")->capture_default_str()->check(CLI::Range(2, 1000000));
-  fid_cmd->add_option("--threads", fid_threads, "worker threads (0 = all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
+  fid_cmd->add_option("--kid-subsets", fid_opts.kid_subsets, "KID subsets")->capture_default_str()->check(integer_in<std::int64_t>(1, 100000));
+  fid_cmd->add_option("--kid-subset-size", fid_opts.kid_subset_size, "KID subset size")->capture_default_str()->check(integer_in<std::int64_t>(2, 1000000));
+  fid_cmd->add_option("--threads", fid_threads, "worker threads (0 = all cores)")->capture_default_str()->check(integer_in<std::int64_t>(0, 1024));
   FidFeaturesOptions fidf_opts;
   auto* fidf_cmd = app.add_subcommand("fid-features", "the FID Inception-v3 pool3 features of an image file");
   fidf_cmd->add_option("--weights", fidf_opts.weights, "FID Inception weights (safetensors)")->required();
   fidf_cmd->add_option("--images", fidf_opts.images, "safetensors file with 'images' n×h×w×c in [0, 1]")->required();
   fidf_cmd->add_option("--out", fidf_opts.out, "safetensors file for 'features' (n × 2048)")->required();
   fidf_cmd->add_option("--preprocessed-out", fidf_opts.preprocessed_out, "also write the network inputs (n×299×299×3)");
-  fidf_cmd->add_option("--batch-size", fidf_opts.batch, "images per batch")->capture_default_str()->check(CLI::Range(1, 100000));
-  fidf_cmd->add_option("--threads", fid_threads, "worker threads (0 = all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
+  fidf_cmd->add_option("--batch-size", fidf_opts.batch, "images per batch")->capture_default_str()->check(integer_in<std::int64_t>(1, 100000));
+  fidf_cmd->add_option("--threads", fid_threads, "worker threads (0 = all cores)")->capture_default_str()->check(integer_in<std::int64_t>(0, 1024));
 
   try {
     app.parse(argc, argv);

@@ -90,12 +90,15 @@ const std::vector<std::string> kObjectives = [] {
 }();
 const std::vector<std::string> kPriors{"standard", "decoupled"};
 
-/// A table cell: a number with `precision` decimals, or "–" when there is none.
+/// A table cell: a number with `precision` decimals, or "–" when there is none. A value that
+/// rounds to zero prints as 0.00, not -0.00.
 std::string fmt(const json& v, int precision = 2) {
   if (v.is_null() || !v.is_number()) return "–";
   std::ostringstream s;
   s << std::fixed << std::setprecision(precision) << v.get<double>();
-  return s.str();
+  std::string out = s.str();
+  if (out.size() > 1 && out[0] == '-' && out.find_first_not_of("0.", 1) == std::string::npos) out.erase(0, 1);
+  return out;
 }
 
 }  // namespace
