@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libeigen3-dev libtbb-dev nlohmann-json3-dev zlib1g-dev
       doctest-dev libbenchmark-dev libcli11-dev libcairo2-dev libstb-dev ca-certificates
-      libturbojpeg0-dev libmatio-dev libzip-dev  # dpvae::images: JPEG, SVHN .mat files, the CelebA zip
+      libjpeg62-turbo-dev libmatio-dev libzip-dev  # dpvae::images: JPEG, SVHN .mat files, the CelebA zip
       clang libclang-rt-14-dev   # clang + libFuzzer: the fuzz harnesses (.ci/run)
       libopenmpi-dev openmpi-bin)  # OpenMPI: dpvae_mpi and its 2-rank tests (the library never needs it)
 missing=()

@@ -215,14 +215,42 @@ TEST_CASE("images: JPEG decoding, truncated and bad files named") {
   CHECK(replicated);
   CHECK(err / static_cast<double>(grey.size()) < 2.0);
   // Corrupt data libjpeg recovers from (stray bytes before the end-of-image marker: a
-  // warning) decodes to the same pixels, as PIL accepts it; a header that is not a JPEG's
-  // is named.
+  // warning) decodes to the same pixels, as PIL accepts it.
   auto stray = bytes_of(d / "a.jpg");
   REQUIRE(stray.size() > 2);
   stray.insert(stray.end() - 2, {0x12, 0x34, 0x56});
   CHECK(images::decode_image(stray, "stray.jpg", 3, h, w) == got);
+  // Bytes after the end-of-image marker are ignored, however many (PIL ignores them too).
+  auto trailing = bytes_of(d / "a.jpg");
+  trailing.insert(trailing.end(), 2000, 0x5A);
+  CHECK(images::decode_image(trailing, "trail.jpg", 3, h, w) == got);
+  // A fatal error after a warning still refuses the file: an unknown marker (FF 27) in the
+  // entropy-coded data is first "premature end of data segment" (a warning), then
+  // "Unsupported marker type 0x27" (fatal); PIL refuses it ("broken data stream").
+  auto marker = bytes_of(d / "a.jpg");
+  std::size_t sos = 0;
+  for (std::size_t i = 2; i + 1 < marker.size(); ++i)
+    if (marker[i] == 0xFF && marker[i + 1] == 0xDA) {
+      sos = i;
+      break;
+    }
+  REQUIRE(sos > 0);
+  const std::size_t data = sos + 2 + (std::size_t{marker[sos + 2]} << 8 | marker[sos + 3]);
+  REQUIRE(data + 40 < marker.size());
+  marker.insert(marker.begin() + static_cast<std::ptrdiff_t>(data + 20), {0xFF, 0x27});
+  CHECK(error_of([&] { images::decode_image(marker, "marker.jpg", 3, h, w); }) ==
+        "marker.jpg: cannot decode (Unsupported marker type 0x27)");
+  // Truncation is found from the data running out, not from where an FF D9 lies: a comment
+  // segment holding FF D9 does not make a file cut in half whole.
+  std::vector<std::uint8_t> commented = {0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x04, 0xFF, 0xD9};
+  const auto original = bytes_of(d / "a.jpg");
+  commented.insert(commented.end(), original.begin() + 2, original.end());
+  CHECK(images::decode_image(commented, "c.jpg", 3, h, w) == got);
+  commented.resize(commented.size() / 2);
+  CHECK(error_of([&] { images::decode_image(commented, "c.jpg", 3, h, w); }).find("c.jpg: truncated JPEG") == 0);
   std::vector<std::uint8_t> headless = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x02, 0xFF, 0xD9};
-  CHECK(error_of([&] { images::decode_image(headless, "bad.jpg", 3, h, w); }).find("bad.jpg: cannot decode (") == 0);
+  // A header that is not a JPEG's is named.
+  CHECK(error_of([&] { images::decode_image(headless, "bad.jpg", 3, h, w); }) == "bad.jpg: cannot decode (JPEG datastream contains no image)");
   auto bytes = bytes_of(d / "a.jpg");
   bytes.resize(bytes.size() / 2);
   CHECK(error_of([&] { images::decode_image(bytes, "half.jpg", 3, h, w); }).find("half.jpg: truncated JPEG") == 0);

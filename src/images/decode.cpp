@@ -1,13 +1,18 @@
 // src/images/decode.cpp — implementation of dpvae/images/decode.hpp: JPEG with libjpeg-turbo
-// (its TurboJPEG API, Debian's libturbojpeg0), every other format with stb (Debian's libstb).
+// (libjpeg's own API, as PIL calls it; Debian's libjpeg62-turbo), every other format with stb
+// (Debian's libstb).
 #include "dpvae/images/decode.hpp"
 
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
 #include <tbb/parallel_for.h>
-#include <turbojpeg.h>
 #include <zlib.h>
+
+#include <csetjmp>
+#include <cstdio>  // before jpeglib.h, which uses FILE and size_t
+#include <jpeglib.h>
+#include <jerror.h>
 
 #include <algorithm>
 #include <atomic>
@@ -33,23 +38,134 @@ constexpr std::int64_t kMaxPixels = std::int64_t{1} << 26;
 
 bool is_jpeg(const std::vector<std::uint8_t>& b) { return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF; }
 
-/// A JPEG's end-of-image marker FF D9 within its last KiB (trailing bytes after it are allowed).
-bool has_jpeg_end(const std::vector<std::uint8_t>& b) {
-  const std::size_t from = b.size() > 1024 ? b.size() - 1024 : 0;
-  for (std::size_t i = b.size(); i-- > from + 1;)
-    if (b[i - 1] == 0xFF && b[i] == 0xD9) return true;
-  return false;
-}
-
-/// This thread's TurboJPEG decompressor (decode_images calls decode_image on all cores; a
-/// handle holds libjpeg's state and is not shared between threads).
-tjhandle jpeg_decompressor() {
-  thread_local const std::unique_ptr<void, int (*)(tjhandle)> handle(tjInitDecompress(), tjDestroy);
-  if (!handle) fail("cannot start libjpeg-turbo's decompressor: " + std::string(tjGetErrorStr2(nullptr)));
-  return handle.get();
-}
-
 std::string size_text(Index h, Index w) { return std::to_string(w) + " × " + std::to_string(h); }
+
+// --- JPEG through libjpeg's API -------------------------------------------------------------
+// PIL's policy, which dpvae follows (docs/data.md "Decoding"): a fatal libjpeg error refuses
+// the file; a warning (corrupt data libjpeg recovers from) is ignored, except that the data
+// running out ("Premature end of JPEG file": libjpeg pads the rest) is a truncated file.
+// libjpeg reports errors by calling error_exit, which must not return: it longjmps back to the
+// setjmp of the phase function that called libjpeg. Those functions hold only trivially
+// destructible locals, and every C++ object lives in the caller (decode_jpeg), so the jump
+// skips no destructor.
+
+/// A decompression's state: libjpeg's object, its error manager and the scan limit.
+struct Jpeg {
+  jpeg_decompress_struct d{};
+  jpeg_error_mgr mgr{};
+  jpeg_progress_mgr progress{};
+  std::jmp_buf jump{};
+  bool created = false;
+  bool truncated = false;                ///< libjpeg warned JWRN_JPEG_EOF
+  char message[JMSG_LENGTH_MAX + 64] = {};  ///< the fatal error's text
+
+  Jpeg() = default;
+  Jpeg(const Jpeg&) = delete;
+  Jpeg& operator=(const Jpeg&) = delete;
+  ~Jpeg() {
+    if (created) jpeg_destroy_decompress(&d);
+  }
+  static Jpeg& of(j_common_ptr c) { return *static_cast<Jpeg*>(c->client_data); }
+};
+
+void jpeg_error_exit(j_common_ptr c) {
+  Jpeg& j = Jpeg::of(c);
+  (*c->err->format_message)(c, j.message);
+  std::longjmp(j.jump, 1);
+}
+
+void jpeg_emit_message(j_common_ptr c, int level) {
+  if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) Jpeg::of(c).truncated = true;
+}
+
+/// A progressive JPEG may hold any number of scans, each a pass over the whole image: a few
+/// hundred bytes can make libjpeg work for minutes. More than 500 is refused (libjpeg-turbo's
+/// own limit for this attack, TJFLAG_LIMITSCANS).
+void jpeg_scan_limit(j_common_ptr c) {
+  const auto* d = reinterpret_cast<j_decompress_ptr>(c);
+  if (d->progressive_mode && d->input_scan_number > 500) {
+    Jpeg& j = Jpeg::of(c);
+    std::snprintf(j.message, sizeof j.message, "a progressive JPEG of more than 500 scans");
+    std::longjmp(j.jump, 1);
+  }
+}
+
+/// libjpeg's header of `size` bytes at `data` into j.d. False on a fatal error (j.message).
+bool jpeg_header(Jpeg& j, const std::uint8_t* data, std::size_t size) {
+  j.d.err = jpeg_std_error(&j.mgr);
+  j.mgr.error_exit = jpeg_error_exit;
+  j.mgr.emit_message = jpeg_emit_message;
+  j.d.client_data = &j;
+  if (setjmp(j.jump) != 0) return false;
+  jpeg_create_decompress(&j.d);
+  j.created = true;
+  j.d.client_data = &j;  // jpeg_create_decompress keeps err and client_data; set again all the same
+  j.progress.progress_monitor = jpeg_scan_limit;
+  j.d.progress = &j.progress;
+  jpeg_mem_src(&j.d, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&j.d, TRUE);
+  return true;
+}
+
+/// Every scanline in `space` into `out` (rows of `row_bytes`), then the end of the file. False
+/// on a fatal error (j.message).
+bool jpeg_pixels(Jpeg& j, J_COLOR_SPACE space, std::uint8_t* out, std::size_t row_bytes) {
+  if (setjmp(j.jump) != 0) return false;
+  j.d.out_color_space = space;
+  jpeg_start_decompress(&j.d);
+  while (j.d.output_scanline < j.d.output_height) {
+    JSAMPROW row = out + static_cast<std::size_t>(j.d.output_scanline) * row_bytes;
+    jpeg_read_scanlines(&j.d, &row, 1);
+  }
+  jpeg_finish_decompress(&j.d);
+  return true;
+}
+
+/// A JPEG decoded as decode_image documents it (the checks in order: the header, the size, the
+/// pixels, truncation).
+std::vector<std::uint8_t> decode_jpeg(const std::vector<std::uint8_t>& bytes, const std::string& name, int channels,
+                                      int& height, int& width) {
+  Jpeg j;
+  auto refuse = [&] {
+    if (j.truncated) fail(name + ": truncated JPEG (the data ends before the image does)");
+    fail(name + ": cannot decode (" + std::string(j.message) + ")");
+  };
+  if (!jpeg_header(j, bytes.data(), bytes.size())) refuse();
+  height = static_cast<int>(j.d.image_height);
+  width = static_cast<int>(j.d.image_width);
+  require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= kMaxPixels,
+          name + ": image size " + size_text(height, width) + " is out of range (at most 2^26 pixels)");
+  const auto pixels = static_cast<std::size_t>(height) * static_cast<std::size_t>(width);
+  const bool four = j.d.jpeg_color_space == JCS_CMYK || j.d.jpeg_color_space == JCS_YCCK;
+  if (!four) {
+    std::vector<std::uint8_t> out(pixels * static_cast<std::size_t>(channels));
+    if (!jpeg_pixels(j, channels == 3 ? JCS_RGB : JCS_GRAYSCALE, out.data(), static_cast<std::size_t>(width * channels)))
+      refuse();
+    if (j.truncated) refuse();
+    return out;
+  }
+  // CMYK and YCCK (libjpeg converts YCCK to CMYK): as PIL reads them, Adobe's inverted
+  // convention assumed ("CMYK;I": C = 255 − stored), then PIL's cmyk2rgb, R = nk − nk·C/255
+  // with nk = 255 − K, in PIL's integer arithmetic (MULDIV255); grey is stb's luma of that.
+  std::vector<std::uint8_t> cmyk(pixels * 4);
+  if (!jpeg_pixels(j, JCS_CMYK, cmyk.data(), static_cast<std::size_t>(width) * 4)) refuse();
+  if (j.truncated) refuse();
+  std::vector<std::uint8_t> out(pixels * static_cast<std::size_t>(channels));
+  for (std::size_t i = 0; i < pixels; ++i) {
+    const std::uint8_t* in = &cmyk[4 * i];
+    const int nk = in[3];  // 255 − K, K = 255 − stored
+    int rgb[3];
+    for (int ch = 0; ch < 3; ++ch) {
+      const int t = (255 - in[ch]) * nk + 128;
+      rgb[ch] = std::clamp(nk - (((t >> 8) + t) >> 8), 0, 255);
+    }
+    if (channels == 3)
+      for (int ch = 0; ch < 3; ++ch) out[3 * i + static_cast<std::size_t>(ch)] = static_cast<std::uint8_t>(rgb[ch]);
+    else
+      out[i] = static_cast<std::uint8_t>((rgb[0] * 77 + rgb[1] * 150 + rgb[2] * 29) >> 8);
+  }
+  return out;
+}
 
 std::uint32_t big32(const std::uint8_t* p) {
   return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | std::uint32_t{p[3]};
@@ -138,36 +254,14 @@ std::vector<std::uint8_t> decode_image(const std::vector<std::uint8_t>& bytes, c
   require(channels == 1 || channels == 3, "decode_image: channels must be 1 or 3");
   if (bytes.empty()) fail(name + ": empty file");
   require(bytes.size() <= static_cast<std::size_t>(std::numeric_limits<int>::max()), name + ": file larger than 2 GiB");
+  if (is_jpeg(bytes)) return decode_jpeg(bytes, name, channels, height, width);
   // The header's size first, so that a header claiming a huge image is refused before stb
   // allocates for it (a 60-byte BMP can claim 1536 × 393470 pixels).
   int c = 0;
   if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &c) != 0)
     require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= kMaxPixels,
             name + ": image size " + size_text(height, width) + " is out of range (at most 2^26 pixels)");
-  if (is_jpeg(bytes) && !has_jpeg_end(bytes)) fail(name + ": truncated JPEG (no end-of-image marker)");
   if (const std::string why = incomplete(bytes); !why.empty()) fail(name + ": " + why);
-  if (is_jpeg(bytes)) {
-    // libjpeg-turbo with libjpeg's defaults (accurate integer IDCT, smooth chroma upsampling):
-    // what PIL decodes, pixel for pixel (docs/data.md "Decoding"). Warnings (corrupt data
-    // libjpeg recovers from) are accepted, as PIL accepts them; a CMYK or YCCK JPEG is left
-    // to stb below (libjpeg-turbo does not convert it to RGB).
-    tjhandle tj = jpeg_decompressor();
-    const auto size = static_cast<unsigned long>(bytes.size());
-    int subsampling = 0, colourspace = 0;
-    if (tjDecompressHeader3(tj, bytes.data(), size, &width, &height, &subsampling, &colourspace) != 0)
-      fail(name + ": cannot decode (" + std::string(tjGetErrorStr2(tj)) + ")");
-    require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= kMaxPixels,
-            name + ": image size " + size_text(height, width) + " is out of range (at most 2^26 pixels)");
-    if (colourspace != TJCS_CMYK && colourspace != TJCS_YCCK) {
-      std::vector<std::uint8_t> out(static_cast<std::size_t>(height) * static_cast<std::size_t>(width) *
-                                    static_cast<std::size_t>(channels));
-      if (tjDecompress2(tj, bytes.data(), size, out.data(), width, 0, height, channels == 3 ? TJPF_RGB : TJPF_GRAY,
-                        TJFLAG_LIMITSCANS) != 0 &&
-          tjGetErrorCode(tj) != TJERR_WARNING)
-        fail(name + ": cannot decode (" + std::string(tjGetErrorStr2(tj)) + ")");
-      return out;
-    }
-  }
   std::unique_ptr<stbi_uc, void (*)(void*)> px(
       stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &c, channels), stbi_image_free);
   if (!px) fail(name + ": cannot decode (" + std::string(stbi_failure_reason()) + ")");

@@ -1,6 +1,6 @@
 // dpvae/images/decode.hpp — decoding image files into an ImageArray: libjpeg-turbo (Debian's
-// libturbojpeg0) decodes JPEG, stb (Debian's libstb) PNG, BMP, PGM and PPM; the geometry (an expected size, a centre crop, a
-// resize) is applied per image; files are decoded on all cores; every bad file is found
+// libjpeg62-turbo) decodes JPEG, stb (Debian's libstb) PNG, BMP, PGM and PPM; the geometry
+// (an expected size, a centre crop, a resize) is applied per image; files are decoded on all cores; every bad file is found
 // before any training starts. Part of dpvae::images, the compiled component (docs/data.md).
 //
 // Conventions (docs/data.md "Decoding"):
@@ -9,15 +9,17 @@
 //    JPEG gives its luma channel Y as libjpeg outputs it, another colour image stb's luma
 //    (77 R + 150 G + 29 B) / 256: PIL's convert('L') up to rounding).
 //  * JPEG: libjpeg's defaults (accurate integer IDCT, smooth chroma upsampling), the pixels
-//    PIL decodes; libjpeg's warnings (corrupt data it recovers from) are accepted, as by PIL.
+//    PIL decodes (CMYK and YCCK converted to RGB as PIL converts them); a fatal libjpeg error
+//    refuses the file, its warnings (corrupt data it recovers from) are accepted, as by PIL,
+//    except that data ending before the image does is a truncated file.
 //  * crop: the centre crop of crop_height × crop_width takes rows [(H − h)/2, (H − h)/2 + h)
 //    and columns [(W − w)/2, …) (integer division, as torchvision's CenterCrop rounds
 //    (H − h)/2 to nearest: identical for the even differences of CelebA and squares).
 //  * resize: stb_image_resize's Catmull–Rom cubic (a = −0.5, PIL's BICUBIC kernel), its
 //    support widened by the scale when shrinking (antialiased, as PIL; not OpenCV's
 //    INTER_CUBIC, which aliases), edges clamped, in the images' own (sRGB) values, rounded.
-//  * a JPEG must end in its end-of-image marker (FF D9, within the last 1 KiB): libjpeg fills
-//    a truncated JPEG with grey and only warns; PIL refuses it ("image file is truncated").
+//  * a truncated JPEG (libjpeg pads it with grey and only warns "Premature end of JPEG
+//    file") is refused, as PIL refuses it ("image file is truncated").
 #pragma once
 
 #include "dpvae/core.hpp"
@@ -68,9 +70,9 @@ struct DecodeReport {
 };
 
 /// One encoded image (PNG, JPEG, BMP, PGM, PPM) decoded to h × w × channels bytes, channels
-/// last: JPEG by libjpeg-turbo at libjpeg's defaults (PIL's pixels), the others (and CMYK
-/// JPEGs) by stb (docs/data.md "Decoding"). Throws dpvae::Error "name: reason" for bytes
-/// neither can decode, an empty file, a
+/// last: JPEG by libjpeg-turbo at libjpeg's defaults (PIL's pixels), the others by stb
+/// (docs/data.md "Decoding"). Throws dpvae::Error "name: reason" for bytes neither can decode
+/// (a fatal libjpeg error, a progressive JPEG of more than 500 scans), an empty file, a
 /// truncated JPEG, or a size beyond 2^26 pixels (refused from the header, before decoding).
 std::vector<std::uint8_t> decode_image(const std::vector<std::uint8_t>& bytes, const std::string& name, int channels,
                                        int& height, int& width);
