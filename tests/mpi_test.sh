@@ -66,6 +66,12 @@ R="reproduce --dataset two-moons --budget tiny --threads 1"
 t0=$(date +%s)
 $DPVAE $R --out rep1 >rep1.log 2>&1 || bad "1-process reproduce: $(tail -3 rep1.log)"
 t1=$(date +%s)
+# A model stopped after config.json and before its first checkpoint (what a kill can leave)
+# is trained again from scratch: the table is the same.
+cp -r rep1 rep0 && rm -rf rep0/runs/factor-standard/checkpoints/* rep0/runs/factor-standard/metrics.json rep0/table.*
+$DPVAE $R --out rep0 >rep0.log 2>&1 && cmp -s rep1/table.csv rep0/table.csv &&
+  pass "a model killed before its first checkpoint is trained again; the table is unchanged" ||
+  bad "restart of a model without checkpoint: $(tail -3 rep0.log)"
 # Stopped after about a third of the one-process time (SIGTERM to mpiexec, which ends both
 # ranks), then started again: it resumes the runs and reuses the evaluations already made.
 stop=$(( (t1 - t0) / 3 + 1 ))

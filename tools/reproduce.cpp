@@ -215,6 +215,13 @@ int reproduce(const ReproduceOptions& o, Comm& comm) {
     const RunConfig& c = job.config;
     std::cout << tag << "[" << job.dir.filename().string() << "] " << display_name(c) << ", seed " << c.seed << "  ("
               << static_cast<long long>(seconds_since(t0)) << " s elapsed)" << std::endl;
+    if (fs::exists(job.dir / "config.json") && list_checkpoints(job.dir).empty()) {
+      // Stopped after writing config.json and before its first checkpoint: nothing trained
+      // was kept, so the model starts again from scratch (a resume would find nothing).
+      std::error_code ec;
+      fs::remove(job.dir / "config.json", ec);
+      dpvae::detail::require(!ec, "cannot restart " + job.dir.string() + ": " + ec.message());
+    }
     if (fs::exists(job.dir / "config.json")) {
       // A run already there must be the one this call asks for: the same settings, the
       // number of steps included (β-VAE-B's capacity schedule and the checkpoint spacing
