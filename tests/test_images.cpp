@@ -7,6 +7,8 @@
 #include <dpvae/images/datasets.hpp>
 
 #include <doctest/doctest.h>
+#include <cstdio>  // before jpeglib.h
+#include <jpeglib.h>
 #include <matio.h>
 #include <stb_image_write.h>
 #include <zip.h>
@@ -173,6 +175,62 @@ TEST_CASE("images: PNG decoding is pixel-exact, grey and colour both ways") {
     const int expect = (77 * px[3 * i] + 150 * px[3 * i + 1] + 29 * px[3 * i + 2]) >> 8;
     CHECK(std::abs(static_cast<int>(luma[i]) - expect) <= 1);
   }
+}
+
+/// A CMYK JPEG (libjpeg, quality 100, no subsampling, with the Adobe marker libjpeg writes for
+/// CMYK) of the 4-byte pixels `px` (h × w × 4, the values stored as given).
+std::vector<std::uint8_t> cmyk_jpeg(const std::vector<std::uint8_t>& px, int h, int w) {
+  jpeg_compress_struct c{};
+  jpeg_error_mgr err{};
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &buf, &size);
+  c.image_width = static_cast<JDIMENSION>(w);
+  c.image_height = static_cast<JDIMENSION>(h);
+  c.input_components = 4;
+  c.in_color_space = JCS_CMYK;
+  jpeg_set_defaults(&c);
+  jpeg_set_colorspace(&c, JCS_CMYK);
+  jpeg_set_quality(&c, 100, TRUE);
+  for (int i = 0; i < 4; ++i) c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
+  jpeg_start_compress(&c, TRUE);
+  while (c.next_scanline < c.image_height) {
+    JSAMPROW row = const_cast<std::uint8_t*>(px.data()) + static_cast<std::size_t>(c.next_scanline) * static_cast<std::size_t>(w) * 4;
+    jpeg_write_scanlines(&c, &row, 1);
+  }
+  jpeg_finish_compress(&c);
+  std::vector<std::uint8_t> out(buf, buf + size);
+  jpeg_destroy_compress(&c);
+  std::free(buf);
+  return out;
+}
+
+TEST_CASE("images: a CMYK JPEG becomes RGB as PIL converts it (R = stored C · stored K / 255, Adobe's inverted convention)") {
+  constexpr int h = 16, w = 24;
+  std::vector<std::uint8_t> px(static_cast<std::size_t>(h * w * 4));
+  for (int r = 0; r < h; ++r)
+    for (int c = 0; c < w; ++c)
+      for (int ch = 0; ch < 4; ++ch)  // smooth, and every channel its own gradient
+        px[static_cast<std::size_t>((r * w + c) * 4 + ch)] =
+            static_cast<std::uint8_t>(ch == 3 ? 255 - 6 * r : ch == 0 ? 40 + 8 * c : ch == 1 ? 250 - 9 * c : 60 + 10 * r);
+  const std::vector<std::uint8_t> jpeg = cmyk_jpeg(px, h, w);
+  int hh = 0, ww = 0;
+  const auto rgb = images::decode_image(jpeg, "cmyk.jpg", 3, hh, ww);
+  REQUIRE(hh == h);
+  REQUIRE(ww == w);
+  double err = 0;
+  for (int i = 0; i < h * w; ++i)
+    for (int ch = 0; ch < 3; ++ch)
+      err += std::abs(rgb[static_cast<std::size_t>(3 * i + ch)] -
+                      px[static_cast<std::size_t>(4 * i + ch)] * px[static_cast<std::size_t>(4 * i + 3)] / 255.0);
+  CHECK(err / (3.0 * h * w) < 2.0);  // quality 100: the DCT's rounding only
+  const auto grey = images::decode_image(jpeg, "cmyk.jpg", 1, hh, ww);
+  REQUIRE(grey.size() == static_cast<std::size_t>(h * w));
+  for (int i = 0; i < h * w; ++i)  // stb's luma of the RGB just decoded
+    CHECK(grey[static_cast<std::size_t>(i)] == (rgb[static_cast<std::size_t>(3 * i)] * 77 + rgb[static_cast<std::size_t>(3 * i + 1)] * 150 +
+                                                rgb[static_cast<std::size_t>(3 * i + 2)] * 29) >> 8);
 }
 
 TEST_CASE("images: JPEG decoding, truncated and bad files named") {

@@ -43,7 +43,7 @@ CLI::Validator integer_in(T lo, T hi) {
         T x{};
         const char* end = v.data() + v.size();
         const auto [p, ec] = std::from_chars(v.data(), end, x);
-        if (v.empty() || ec != std::errc() || p != end || x < lo || x > hi)
+        if (ec != std::errc() || p != end || x < lo || x > hi)
           return "must be an integer in " + range + ", not '" + v + "'";
         return std::string();
       },
@@ -145,7 +145,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "dpvae 0.1.0");
 
-  const CLI::Validator non_negative = integer_in<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max());
+  const CLI::Validator seed_value = integer_in<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max());
 
   // --- train -----------------------------------------------------------------------------
   RunConfig cfg;
@@ -166,7 +166,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   train->add_option("--steps", steps, "optimisation steps (with --resume: a new total)");
   train->add_option("--batch-size", batch, "batch size (preset: 100)");
   train->add_option("--out", out, "run folder")->required();
-  train->add_option("--seed", cfg.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
+  train->add_option("--seed", cfg.seed, "random seed (>= 0)")->capture_default_str()->check(seed_value);
   train->add_option("--threads", cfg.threads, "worker threads (0 = all cores)")->capture_default_str();
   train->add_flag("--resume", resume, "continue the run in --out from its newest checkpoint");
   train->add_option("--data-root", cfg.data_root, "folder holding mnist/ and fashion-mnist/")->capture_default_str();
@@ -203,7 +203,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   sample->add_option("run", sample_run, "run folder")->required();
   sample->add_option("--n", sample_n, "number of samples")->capture_default_str();
   sample->add_option("--out", sample_out, "PNG file")->required();
-  sample->add_option("--seed", sample_seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
+  sample->add_option("--seed", sample_seed, "random seed (>= 0)")->capture_default_str()->check(seed_value);
 
   bool sample_low = false, sample_high = false;
   dpvae::Index sample_candidates = 0, sample_posteriors = 0;
@@ -246,7 +246,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   evaluate_cmd->add_option("--standard-fid-samples", eval_opts.standard_fid_samples,
                            "images per side of the standard FID (capped at --samples and the test set)")
       ->capture_default_str()->check(integer_in<std::int64_t>(2, 1000000));
-  evaluate_cmd->add_option("--seed", eval_opts.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
+  evaluate_cmd->add_option("--seed", eval_opts.seed, "random seed (>= 0)")->capture_default_str()->check(seed_value);
   evaluate_cmd->add_flag("--expost-gmm", eval_opts.expost_gmm,
                          "also every generation metric with a 10-component GMM fitted ex post to the training encodings in place of the prior");
   evaluate_cmd->add_flag("--expost-flow", eval_opts.expost_flow,
@@ -270,7 +270,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
       ->capture_default_str();
   feature_train->add_option("--out", feature_out, "safetensors file (default DATA_ROOT/feature-nets/DATASET.safetensors)");
   feature_train->add_option("--steps", feature_opts.steps, "training steps (batch 100)")->capture_default_str();
-  feature_train->add_option("--seed", feature_opts.seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
+  feature_train->add_option("--seed", feature_opts.seed, "random seed (>= 0)")->capture_default_str()->check(seed_value);
 
   // --- reproduce -------------------------------------------------------------------------
   ReproduceOptions repro;
@@ -284,7 +284,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   reproduce_cmd->add_option("--data-root", repro.data_root, "folder holding mnist/, fashion-mnist/, svhn/, celeba/")->capture_default_str();
   reproduce_cmd->add_option("--out", repro_out, "output folder (an interrupted call resumes there)")->required();
   reproduce_cmd->add_option("--threads", repro.threads, "worker threads (0 = all cores)")->capture_default_str();
-  reproduce_cmd->add_option("--seed", repro.seed, "random seed (>= 0): the first seed")->capture_default_str()->check(non_negative);
+  reproduce_cmd->add_option("--seed", repro.seed, "random seed (>= 0): the first seed")->capture_default_str()->check(seed_value);
   reproduce_cmd->add_option("--seeds", repro.seeds, "models per objective and prior (seeds SEED, SEED + 1, ...): entries are mean ± sd")
       ->capture_default_str()->check(integer_in<std::int64_t>(1, 1000));
   reproduce_cmd->add_option("--steps", repro.steps, "training steps per model (default: the budget's)")->check(integer_in<std::int64_t>(1, 1000000000));
@@ -300,7 +300,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   auto* compare = app.add_subcommand("compare", "draw the paper's Fig. 1 comparison of trained runs");
   compare->add_option("runs", compare_runs, "run folders")->required()->expected(1, 8);
   compare->add_option("--out", compare_out, "PNG file")->required();
-  compare->add_option("--seed", compare_seed, "random seed (>= 0)")->capture_default_str()->check(non_negative);
+  compare->add_option("--seed", compare_seed, "random seed (>= 0)")->capture_default_str()->check(seed_value);
 
   // --- fid, fid-features ------------------------------------------------------------------
   FidOptions fid_opts;
@@ -317,7 +317,7 @@ int run(int argc, char** argv, dpvae::cli::Comm& comm) {
   fid_cmd->add_option("--batch-size", fid_opts.batch, "images per batch")->capture_default_str()->check(integer_in<std::int64_t>(1, 100000));
   fid_cmd->add_option("--samples", fid_opts.run_samples, "samples drawn from a run's prior when A or B is a run folder")
       ->capture_default_str()->check(integer_in<std::int64_t>(2, 1000000));
-  fid_cmd->add_option("--seed", fid_opts.seed, "seed of a run's samples and of KID's subsets (>= 0)")->capture_default_str()->check(non_negative);
+  fid_cmd->add_option("--seed", fid_opts.seed, "seed of a run's samples and of KID's subsets (>= 0)")->capture_default_str()->check(seed_value);
   fid_cmd->add_option("--kid-subsets", fid_opts.kid_subsets, "KID subsets")->capture_default_str()->check(integer_in<std::int64_t>(1, 100000));
   fid_cmd->add_option("--kid-subset-size", fid_opts.kid_subset_size, "KID subset size")->capture_default_str()->check(integer_in<std::int64_t>(2, 1000000));
   fid_cmd->add_option("--threads", fid_threads, "worker threads (0 = all cores)")->capture_default_str()->check(integer_in<std::int64_t>(0, 1024));

@@ -40,6 +40,12 @@ bool is_jpeg(const std::vector<std::uint8_t>& b) { return b.size() >= 3 && b[0] 
 
 std::string size_text(Index h, Index w) { return std::to_string(w) + " × " + std::to_string(h); }
 
+/// Refuses a size outside [1, kMaxPixels] pixels, naming the file.
+void check_size(const std::string& name, int height, int width) {
+  require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= kMaxPixels,
+          name + ": image size " + size_text(height, width) + " is out of range (at most 2^26 pixels)");
+}
+
 // --- JPEG through libjpeg's API -------------------------------------------------------------
 // PIL's policy, which dpvae follows (docs/data.md "Decoding"): a fatal libjpeg error refuses
 // the file; a warning (corrupt data libjpeg recovers from) is ignored, except that the data
@@ -98,8 +104,7 @@ bool jpeg_header(Jpeg& j, const std::uint8_t* data, std::size_t size) {
   j.d.client_data = &j;
   if (setjmp(j.jump) != 0) return false;
   jpeg_create_decompress(&j.d);
-  j.created = true;
-  j.d.client_data = &j;  // jpeg_create_decompress keeps err and client_data; set again all the same
+  j.created = true;  // jpeg_create_decompress keeps err and client_data
   j.progress.progress_monitor = jpeg_scan_limit;
   j.d.progress = &j.progress;
   jpeg_mem_src(&j.d, data, static_cast<unsigned long>(size));
@@ -133,8 +138,7 @@ std::vector<std::uint8_t> decode_jpeg(const std::vector<std::uint8_t>& bytes, co
   if (!jpeg_header(j, bytes.data(), bytes.size())) refuse();
   height = static_cast<int>(j.d.image_height);
   width = static_cast<int>(j.d.image_width);
-  require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= kMaxPixels,
-          name + ": image size " + size_text(height, width) + " is out of range (at most 2^26 pixels)");
+  check_size(name, height, width);
   const auto pixels = static_cast<std::size_t>(height) * static_cast<std::size_t>(width);
   const bool four = j.d.jpeg_color_space == JCS_CMYK || j.d.jpeg_color_space == JCS_YCCK;
   if (!four) {
@@ -259,14 +263,12 @@ std::vector<std::uint8_t> decode_image(const std::vector<std::uint8_t>& bytes, c
   // allocates for it (a 60-byte BMP can claim 1536 × 393470 pixels).
   int c = 0;
   if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &c) != 0)
-    require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= kMaxPixels,
-            name + ": image size " + size_text(height, width) + " is out of range (at most 2^26 pixels)");
+    check_size(name, height, width);
   if (const std::string why = incomplete(bytes); !why.empty()) fail(name + ": " + why);
   std::unique_ptr<stbi_uc, void (*)(void*)> px(
       stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &c, channels), stbi_image_free);
   if (!px) fail(name + ": cannot decode (" + std::string(stbi_failure_reason()) + ")");
-  require(height >= 1 && width >= 1 && static_cast<std::int64_t>(height) * width <= kMaxPixels,
-          name + ": image size " + size_text(height, width) + " is out of range (at most 2^26 pixels)");
+  check_size(name, height, width);
   return std::vector<std::uint8_t>(px.get(), px.get() + static_cast<std::size_t>(height) * static_cast<std::size_t>(width) *
                                                             static_cast<std::size_t>(channels));
 }
